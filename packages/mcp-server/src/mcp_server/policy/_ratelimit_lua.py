@@ -1,0 +1,121 @@
+"""The Redis backend: one GCRA step as one Lua script, one round trip per call.
+
+The script reads the server's clock (``TIME``), so replicas with skewed clocks still agree,
+and the read-compute-write runs atomically on the server, so concurrent callers on any
+number of replicas are counted exactly. ``TIME`` before a write is allowed because Redis
+≥ 5 replicates scripts by effects (the ``SET`` is replicated, not the script).
+
+Round trips: redis-py's :class:`~redis.commands.core.AsyncScript` sends ``EVALSHA``; only
+after a ``SCRIPT FLUSH`` (or a fail-over to a server that never saw the script) does it get
+``NOSCRIPT``, ``SCRIPT LOAD`` the source and retry, once. No ``PING``/``GET``/``EXPIRE``
+around it: ``SET … PX`` stores the TAT and its expiry together, so idle keys vanish as soon
+as their bucket would be full again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from mcp_server.services import CheckResult
+
+if TYPE_CHECKING:
+    from mcp_server.policy.ratelimit import Rule
+
+__all__ = ["GCRA_LUA", "POOL_SIZE", "RedisBackend"]
+
+POOL_SIZE = 64  # concurrent Redis calls per process; more adds sockets, not throughput
+
+# KEYS[1] bucket key; ARGV[1] emission interval T (µs); ARGV[2] period P (µs).
+# Returns {allowed, remaining, retry_after_us, reset_after_us}. Times are integer µs held
+# in Lua doubles (exact below 2^53, i.e. for the next 250 years of Unix time); the TAT is
+# written with %.0f because Lua's default number format keeps only 14 digits.
+GCRA_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+local ahead = new_tat - now
+if ahead > period then
+  return {0, 0, ahead - period, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(ahead / 1000))
+local remaining = math.floor((period - ahead) / interval)
+return {1, remaining, 0, ahead}
+"""
+
+
+class RedisBackend:
+    """GCRA in Redis through one pooled asyncio client."""
+
+    name = "redis"
+
+    def __init__(self, client: Redis, *, timeout_s: float, owns_client: bool) -> None:
+        self._client = client
+        self._owns_client = owns_client
+        self._script = client.register_script(GCRA_LUA)
+        # Backstop only: our own pool already bounds connect and read by ``timeout_s``;
+        # a team's client may not, and a request must never hang on the limiter.
+        self._deadline_s = 2 * timeout_s
+
+    @classmethod
+    def from_url(cls, url: str, timeout_s: float) -> RedisBackend:
+        """One pooled client with short socket timeouts.
+
+        The pool *blocks* (up to ``timeout_s``) when all ``POOL_SIZE`` connections are busy:
+        redis-py's default pool raises "Too many connections" instead, which under a burst
+        would fail open and admit calls over the limit. It retries once, with no back-off
+        and only on a broken connection (a pooled socket that died when Redis restarted),
+        never on a timeout: a slow Redis gets one try. The pool reconnects by itself, so
+        recovery needs nothing from us.
+        """
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=0,
+        )
+        return cls(Redis.from_pool(pool), timeout_s=timeout_s, owns_client=True)
+
+    @property
+    def client(self) -> Redis:
+        return self._client
+
+    @property
+    def location(self) -> str:
+        """``host:port/db`` without credentials, for logs."""
+        kw: dict[str, Any] = self._client.connection_pool.connection_kwargs
+        where = kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}"
+        return f"{where}/{kw.get('db', 0)}"
+
+    async def acquire(self, key: str, rule: Rule) -> tuple[bool, int, int, int]:
+        async with asyncio.timeout(self._deadline_s):
+            res = await self._script(keys=(key,), args=rule.script_args)
+        return res[0] == 1, res[1], res[2], res[3]
+
+    async def check(self) -> CheckResult:
+        """``PING`` with its latency; ``down`` (with the error) when it does not answer."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                await self._client.ping()
+        except Exception as exc:  # any failure is the answer here, not a crash
+            return CheckResult("down", f"redis {self.location}: {type(exc).__name__}: {exc}")
+        ms = (time.perf_counter() - start) * 1000
+        return CheckResult("ok", f"redis {self.location}: PING {ms:.1f} ms")
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

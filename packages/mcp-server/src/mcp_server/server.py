@@ -1,0 +1,199 @@
+"""Build the one FastMCP server both transports use, and the runtime around it.
+
+:func:`build_runtime` turns :class:`Settings` into a :class:`Runtime`: the services the
+tools call, the FastMCP instance with the curated tools and the policy middleware, and the
+shared infrastructure (limiter, auth, metrics, upstreams). stdio runs ``runtime.mcp``
+directly; :func:`mcp_server.mount.mount_mcp` wraps it in the HTTP chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastmcp import FastMCP
+from fastmcp.server.middleware import Middleware
+from fastmcp.tools import Tool
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from mcp_server.documents import default_source
+from mcp_server.documents.source import DocumentSource
+from mcp_server.paging import CursorCodec
+from mcp_server.http.observe import ObserveMiddleware
+from mcp_server.http.ratelimit import RateLimitMiddleware
+from mcp_server.observability import Metrics, StdioAccessMiddleware, metrics_route
+from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
+from mcp_server.policy.size import ResponseSizeMiddleware
+from mcp_server.policy.stdio_limits import StdioRateLimitMiddleware
+from mcp_server.registry import ToolRegistry, ToolSpec
+from mcp_server.services import HealthCheck, Services
+from mcp_server.settings import Settings, load_settings
+from mcp_server.tools import default_registry
+from mcp_server.tools.metadata import package_version
+
+if TYPE_CHECKING:
+    from fastmcp.server.auth import TokenVerifier
+    from prometheus_client import CollectorRegistry
+    from redis.asyncio import Redis
+
+__all__ = ["Runtime", "build_runtime", "build_server"]
+
+logger = logging.getLogger("mcp_server")
+
+INSTRUCTIONS = (
+    "Read-only tools over this application's documents and API description. "
+    "Use `search` to find documents and `fetch` to read one (follow `next_cursor` for "
+    "long texts); `metadata` describes the REST API; `health` reports status."
+)
+
+
+@dataclass
+class Runtime:
+    """Everything one server instance owns; its :meth:`lifespan` starts and stops it."""
+
+    settings: Settings
+    services: Services
+    mcp: FastMCP[Any]
+    specs: list[ToolSpec]
+    transport: Literal["http", "stdio"]
+    readiness_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    resources: list[Callable[[], AbstractAsyncContextManager[Any]]] = field(default_factory=list)
+    # ASGI middleware factories for the HTTP chain: ``outer`` wrap the Host/Origin guard
+    # (observability), ``inner`` run after the body parse (auth, rate limit).
+    outer_http_middleware: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
+    http_middleware: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
+    host_routes: list[BaseRoute] = field(default_factory=list)
+    metrics: Metrics | None = None
+    limiter: RateLimitPolicy | None = None
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Open shared clients (Redis, upstreams) for the server's lifetime.
+
+        Entered through FastMCP's own lifespan, so stdio and mounted HTTP both get it.
+        """
+        async with AsyncExitStack() as stack:
+            for resource in self.resources:
+                await stack.enter_async_context(resource())
+            yield
+
+
+@asynccontextmanager
+async def _closing(resource: RateLimitPolicy) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await resource.aclose()
+
+
+def _tool(spec: ToolSpec, services: Services) -> Tool:
+    return Tool.from_function(
+        spec.build(services),
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        annotations=spec.annotations,
+        tags=set(spec.tags) or None,
+    )
+
+
+def build_runtime(
+    settings: Settings | None = None,
+    *,
+    registry: ToolRegistry | None = None,
+    documents: DocumentSource | None = None,
+    transport: Literal["http", "stdio"] = "http",
+    redis: Redis | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    token_verifier: TokenVerifier | None = None,
+    upstreams: Any = None,
+) -> Runtime:
+    """Assemble one server from settings; raises ``SettingsError``/``ValueError`` early."""
+    settings = settings or load_settings()
+    reg = registry if registry is not None else default_registry()
+    specs = reg.select(settings.tools_enabled)
+    services = Services(
+        settings=settings,
+        documents=documents if documents is not None else default_source(settings),
+        cursors=CursorCodec(settings.cursor_secret.get_secret_value()),
+        tools=specs,
+    )
+    metrics = (
+        Metrics(metrics_registry, known_tools=[spec.name for spec in specs])
+        if settings.metrics_enabled
+        else None
+    )
+    limiter = build_limiter(settings, specs, redis=redis)
+    middleware: list[Middleware] = [
+        StdioAccessMiddleware(metrics),
+        *([StdioRateLimitMiddleware(limiter)] if limiter is not None else []),
+        ResponseSizeMiddleware(
+            limits={s.name: s.max_response_bytes for s in specs if s.max_response_bytes},
+            default=settings.max_response_bytes,
+            on_oversize=metrics.response_truncated if metrics is not None else None,
+        ),
+    ]
+    holder: list[Runtime] = []
+
+    @asynccontextmanager
+    async def lifespan(_server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+        async with holder[0].lifespan():
+            yield {}
+
+    runtime_mcp: FastMCP[Any] = FastMCP(
+        name="mcp-server",
+        lifespan=lifespan,
+        instructions=INSTRUCTIONS,
+        version=package_version(),
+        list_page_size=settings.page_size,
+        mask_error_details=True,
+        middleware=middleware,
+    )
+    for spec in specs:
+        runtime_mcp.add_tool(_tool(spec, services))
+    runtime = Runtime(
+        settings=settings,
+        services=services,
+        mcp=runtime_mcp,
+        specs=specs,
+        transport=transport,
+    )
+    holder.append(runtime)
+    if metrics is not None:
+        runtime.outer_http_middleware.append(
+            partial(
+                ObserveMiddleware,
+                paths={settings.http_path},
+                metrics=metrics,
+                trust_proxy_headers=settings.trust_proxy_headers,
+                known_tools=[spec.name for spec in specs],
+            )
+        )
+        runtime.host_routes.append(metrics_route(settings.metrics_path, metrics))
+    else:
+        runtime.outer_http_middleware.append(
+            partial(
+                ObserveMiddleware,
+                paths={settings.http_path},
+                trust_proxy_headers=settings.trust_proxy_headers,
+            )
+        )
+    if limiter is not None:
+        runtime.http_middleware.append(partial(RateLimitMiddleware, policy=limiter))
+        runtime.resources.append(partial(_closing, limiter))
+        if redis is not None or settings.redis_url is not None:
+            services.add_health_check("redis", limiter.check)
+            runtime.readiness_checks["redis"] = limiter.check
+    runtime.metrics = metrics
+    runtime.limiter = limiter
+    return runtime
+
+
+def build_server(settings: Settings | None = None, **kwargs: Any) -> FastMCP[Any]:
+    """The curated FastMCP server alone (for custom hosting); see :func:`build_runtime`."""
+    return build_runtime(settings, **kwargs).mcp
