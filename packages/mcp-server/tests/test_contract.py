@@ -22,12 +22,12 @@ from mcp_testkit.contract import (
     ServerTarget,
 )
 
-CURSOR_SECRET = "contract-test-cursor-secret"  # noqa: S105 - test-only key
-JWT_SECRET = "contract-test-jwt-secret-of-at-least-32-bytes"  # noqa: S105 - test-only key
+CURSOR_SECRET = "contract-test-cursor-secret"
+JWT_SECRET = "contract-test-jwt-secret-of-at-least-32-bytes"
 ISSUER = "https://issuer.contract.test"
 AUDIENCE = "mcp-contract"
 BIG_TEXT = "".join(f"Paragraph {i:04d}: sprockets, widgets and gears.\n" for i in range(300))
-TOOLS = {"health", "metadata", "search", "fetch"}
+TOOLS = ("health", "metadata", "search", "fetch")
 
 
 def write_docs(folder: Path) -> Path:
@@ -43,12 +43,18 @@ def write_docs(folder: Path) -> Path:
 class TestMcpServerContract(ContractSuite):
     expected_tools = TOOLS
     read_only_tools = TOOLS
-    pagination = [
+    pagination = (
         PaginationProbe("search", {"query": "widget"}, tamper_evident=True),
-        # metadata pages the host app's REST routes at MCP_PAGE_SIZE; items have no id field.
-        PaginationProbe("metadata", items_key="endpoints", id_key=None, page_arg=None),
-    ]
-    continuation = [ContinuationProbe("fetch", {"id": "big"}, expected_text=BIG_TEXT)]
+        # metadata pages the host app's REST routes at MCP_PAGE_SIZE; items have no id field
+        PaginationProbe(
+            "metadata",
+            items_key="endpoints",
+            id_key=None,
+            page_arg=None,
+            transports=("http-2025-11-25", "http-2026-07-28"),  # stdio has no host app routes
+        ),
+    )
+    continuation = (ContinuationProbe("fetch", {"id": "big"}, expected_text=BIG_TEXT),)
     rate_limit = RateLimitProbe(
         "health",
         env={"MCP_RATE_LIMIT_ENABLED": "true", "MCP_RATE_LIMIT_TOOLS": '{"health": "2/minute"}'},

@@ -41,7 +41,8 @@ class Clock:
 def test_round_trip(payload: dict[str, object], kind: str) -> None:
     codec = CursorCodec("secret")
     token = codec.encode(kind, payload)
-    assert token.isascii() and "=" not in token
+    assert token.isascii()
+    assert "=" not in token
     assert base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))  # urlsafe base64
     assert codec.decode(kind, token) == payload
 

@@ -122,8 +122,12 @@ def http_app() -> Any:
         if limit and isinstance(message, dict) and message.get("method") == "tools/call":
             calls += 1
             if calls > limit:
-                error = {"code": -32029, "message": "rate limited", "data": {"retry_after": 60}}
-                rpc = {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
+                rpc_error: dict[str, Any] = {
+                    "code": -32029,
+                    "message": "rate limited",
+                    "data": {"retry_after": 60},
+                }
+                rpc = {"jsonrpc": "2.0", "id": message.get("id"), "error": rpc_error}
                 return await answer(send, 429, rpc, [(b"retry-after", b"60")])
         replayed = False
 

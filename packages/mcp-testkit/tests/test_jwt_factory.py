@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import jwt
@@ -13,7 +14,7 @@ from mcp_testkit.jwt import JwtIssuer
 ALGS = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
 
 
-def decode(issuer: JwtIssuer, token: str, key: object | None = None) -> dict[str, object]:
+def decode(issuer: JwtIssuer, token: str, key: Any = None) -> dict[str, Any]:
     if key is None:
         key = issuer.secret if issuer.symmetric else issuer.public_pem
     return jwt.decode(

@@ -36,6 +36,7 @@ async def test_server_everything_behind_an_allowlist(tmp_path: Path) -> None:
         command=[NODE, str(ENTRY), "stdio"],
         allow_tools=["echo", "get-sum"],
         timeout_s=30,
+        connect_timeout_s=120,
         health_interval_s=0,
     )
     async with UpstreamManager([config]) as manager:

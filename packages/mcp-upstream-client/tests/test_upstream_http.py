@@ -26,6 +26,7 @@ def http_config(url: str, **kw: Any) -> UpstreamConfig:
     kw.setdefault("allow_tools", ["echo"])
     kw.setdefault("health_interval_s", 0)
     kw.setdefault("timeout_s", 20)
+    kw.setdefault("connect_timeout_s", 120)  # generous: a loaded CI box is slow to start
     return UpstreamConfig(name="up", transport="http", url=url, **kw)
 
 
@@ -166,7 +167,7 @@ async def test_lost_session_does_not_retry_a_write(
 
 
 async def test_required_upstream_down_stops_startup() -> None:
-    config = http_config(f"http://127.0.0.1:{free_port()}/mcp", required=True, connect_timeout_s=10)
+    config = http_config(f"http://127.0.0.1:{free_port()}/mcp", required=True)
     with pytest.raises(
         UpstreamUnavailableError, match=r"required upstream\(s\) down at start-up: up"
     ):
@@ -178,9 +179,7 @@ async def test_optional_upstream_may_start_down_and_come_back(
     fake_http_upstream: Callable[..., FakeHttpServer], fake_log: Path
 ) -> None:
     port = free_port()
-    config = http_config(
-        f"http://127.0.0.1:{port}/mcp", reconnect={"max_attempts": 2}, connect_timeout_s=10
-    )
+    config = http_config(f"http://127.0.0.1:{port}/mcp", reconnect={"max_attempts": 2})
     async with UpstreamManager([config]) as manager:
         await eventually(lambda: manager.status()["up"].state == "down", "recovery gave up")
         assert manager.not_ready() == {}  # optional: readiness is not affected

@@ -32,6 +32,7 @@ def config(factory: StdioFactory, name: str = "fake") -> UpstreamConfig:
         env=env,
         allow_tools=["slow", "hang", "pid"],
         health_interval_s=0,
+        connect_timeout_s=120,
     )
 
 

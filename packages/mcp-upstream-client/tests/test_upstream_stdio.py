@@ -20,6 +20,9 @@ from mcp_upstream_client import (
     compute_pins,
 )
 
+# Generous: spawning Python + FastMCP on a loaded CI box can take many seconds.
+CONNECT_S = 120.0
+
 StdioFactory = Callable[..., tuple[list[str], dict[str, str]]]
 
 
@@ -35,6 +38,7 @@ def stdio_config(factory: StdioFactory, *, allow: list[str], **options: Any) -> 
         env=env,
         allow_tools=allow,
         health_interval_s=0,
+        connect_timeout_s=CONNECT_S,
         **extra,
     )
 
@@ -92,6 +96,7 @@ async def test_respawn_gives_up_after_the_limit_then_recovers_on_demand(
         env={**env, "GATE": str(gate)},
         allow_tools=["pid"],
         health_interval_s=0,
+        connect_timeout_s=CONNECT_S,
         reconnect={"max_attempts": 3},
     )
     async with UpstreamManager([config]) as manager:

@@ -11,9 +11,11 @@ import asyncio
 import ipaddress
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 from mcp_server.settings import Settings, SettingsError, load_settings
 
@@ -75,8 +77,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
     )
     logger.info("serving MCP at http://%s:%d%s", args.host, args.port, settings.http_path)
+    # After its graceful shutdown uvicorn re-raises SIGTERM through the handler that was
+    # there before it started; with the default one the process dies by the signal (-15)
+    # and supervisors report a crash. The shutdown is complete by then: exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.Server(config).run()
     return 0
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 def cmd_stdio(_args: argparse.Namespace) -> int:

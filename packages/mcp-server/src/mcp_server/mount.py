@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp
 
 from mcp_server.documents.source import DocumentSource
 from mcp_server.http.body import BodyMiddleware
+from mcp_server.http.sse import sse_routes
 from mcp_server.registry import ToolRegistry
 from mcp_server.server import Runtime, build_runtime
 from mcp_server.services import Endpoint
@@ -65,7 +67,7 @@ def _endpoints(app: FastAPI, hidden: set[str]) -> Callable[[], list[Endpoint]]:
                 if isinstance(route, APIRoute)
                 and route.include_in_schema
                 and route.path not in hidden
-                for method in sorted(route.methods - {"HEAD", "OPTIONS"})
+                for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"})
             ]
             seen = len(app.routes)
         return cache
@@ -125,7 +127,9 @@ def mount_mcp(
     mcp_app = runtime.mcp.http_app(
         path=settings.http_path,
         stateless_http=settings.http_stateless,
-        json_response=True,
+        # Sessions exist so the server can talk back (progress, logs, sampling,
+        # elicitation); a JSON answer has no room for that, so they get SSE answers.
+        json_response=settings.http_stateless,
         host_origin_protection=False,  # our chain runs FastMCP's guard first, in strict mode
     )
     chain = build_chain(runtime, mcp_app)
@@ -134,6 +138,8 @@ def mount_mcp(
     for route in runtime.host_routes:
         app.router.routes.append(route)
     app.router.routes.append(Route(settings.http_path, endpoint=chain))
+    if settings.http_sse_enabled:  # legacy SSE for old clients, behind the same chain
+        app.router.routes.extend(sse_routes(runtime, partial(build_chain, runtime)))
 
     host_lifespan = app.router.lifespan_context
 

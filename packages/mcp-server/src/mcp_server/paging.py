@@ -26,8 +26,8 @@ from fastmcp.exceptions import ToolError
 from fastmcp.tools import ToolResult
 
 __all__ = [
-    "CursorCodec",
     "WIRE_RESERVE_BYTES",
+    "CursorCodec",
     "InvalidCursorError",
     "longest_prefix",
     "result_json_size",
@@ -38,10 +38,10 @@ _VERSION = b"\x01"
 _TAG_BYTES = 16  # HMAC-SHA256 truncated to 128 bits: forgery stays infeasible, tokens stay short
 _KEY_LABEL = b"mcp-server/cursor/v1"
 
-WIRE_RESERVE_BYTES = 512
+WIRE_RESERVE_BYTES = 256
 """Room kept for what the protocol layer adds to a result after tools and middleware
-have seen it (2026-era results get ``resultType`` and a ``_meta`` server-info stamp,
-~100 bytes for this server). Sizes are checked as ``result_json_size(r) + WIRE_RESERVE_BYTES``."""
+have seen it: 2026-era results get ``resultType`` and a ``_meta`` server-info stamp,
+~110 bytes for this server. Sizes are checked as ``result_json_size(r) + WIRE_RESERVE_BYTES``."""
 
 
 class InvalidCursorError(ToolError):

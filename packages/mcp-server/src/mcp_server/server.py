@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastmcp import FastMCP
 from fastmcp.server.middleware import Middleware
@@ -21,11 +21,14 @@ from fastmcp.tools import Tool
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from mcp_server.conformance import register_fixtures
+from mcp_server.auth import build_auth
 from mcp_server.documents import default_source
 from mcp_server.documents.source import DocumentSource
 from mcp_server.paging import CursorCodec
 from mcp_server.http.observe import ObserveMiddleware
 from mcp_server.http.ratelimit import RateLimitMiddleware
+from mcp_server.http.sse import mcp_paths
 from mcp_server.observability import Metrics, StdioAccessMiddleware, metrics_route
 from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
 from mcp_server.policy.size import ResponseSizeMiddleware
@@ -83,8 +86,12 @@ class Runtime:
             yield
 
 
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 @asynccontextmanager
-async def _closing(resource: RateLimitPolicy) -> AsyncIterator[None]:
+async def _closing(resource: _Closeable) -> AsyncIterator[None]:
     try:
         yield
     finally:
@@ -129,8 +136,15 @@ def build_runtime(
         else None
     )
     limiter = build_limiter(settings, specs, redis=redis)
+    auth = build_auth(
+        settings,
+        specs,
+        token_verifier=token_verifier,
+        on_failure=metrics.auth_failure if metrics is not None else None,
+    )
     middleware: list[Middleware] = [
         StdioAccessMiddleware(metrics),
+        *([auth.list_filter] if auth is not None else []),
         *([StdioRateLimitMiddleware(limiter)] if limiter is not None else []),
         ResponseSizeMiddleware(
             limits={s.name: s.max_response_bytes for s in specs if s.max_response_bytes},
@@ -156,6 +170,8 @@ def build_runtime(
     )
     for spec in specs:
         runtime_mcp.add_tool(_tool(spec, services))
+    if settings.conformance:  # the official suite's fixtures; never in the registry
+        register_fixtures(runtime_mcp)
     runtime = Runtime(
         settings=settings,
         services=services,
@@ -168,7 +184,7 @@ def build_runtime(
         runtime.outer_http_middleware.append(
             partial(
                 ObserveMiddleware,
-                paths={settings.http_path},
+                paths=mcp_paths(settings),
                 metrics=metrics,
                 trust_proxy_headers=settings.trust_proxy_headers,
                 known_tools=[spec.name for spec in specs],
@@ -179,16 +195,37 @@ def build_runtime(
         runtime.outer_http_middleware.append(
             partial(
                 ObserveMiddleware,
-                paths={settings.http_path},
+                paths=mcp_paths(settings),
                 trust_proxy_headers=settings.trust_proxy_headers,
             )
         )
+    describe: dict[str, Any] = {"auth": {"mode": "none"}}
+    if auth is not None:
+        # Auth runs right after the body parse and before the limiter, so limits key on
+        # the verified subject (never on a session id, which changes per request in the
+        # 2026-07-28 era).
+        runtime.http_middleware.append(auth.wrap)
+        runtime.host_routes.extend(auth.routes)
+        runtime.resources.append(partial(_closing, auth))
+        describe["auth"] = auth.describe()
+    describe["rate_limits"] = (
+        {"enabled": False}
+        if limiter is None
+        else {
+            "backend": limiter.backend.name,
+            "default": settings.rate_limit_default,
+            "failure_mode": settings.rate_limit_failure_mode,
+        }
+    )
+    services.extra["describe"] = describe
     if limiter is not None:
         runtime.http_middleware.append(partial(RateLimitMiddleware, policy=limiter))
         runtime.resources.append(partial(_closing, limiter))
         if redis is not None or settings.redis_url is not None:
             services.add_health_check("redis", limiter.check)
             runtime.readiness_checks["redis"] = limiter.check
+    if metrics is not None:
+        services.on_truncated = metrics.response_truncated
     runtime.metrics = metrics
     runtime.limiter = limiter
     return runtime

@@ -50,6 +50,8 @@ class Services:
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     endpoints: Callable[[], list[Endpoint]] = field(default=lambda: [])
     extra: dict[str, Any] = field(default_factory=dict)
+    on_truncated: Callable[[str], None] = field(default=lambda _tool: None)
+    """Called with the tool name when a result is cut to fit (``mcp_response_truncated_total``)."""
 
     def add_health_check(self, name: str, check: HealthCheck) -> None:
         """Plug a check (Redis, an upstream, a team's DB) into ``health`` and ``/readyz``."""

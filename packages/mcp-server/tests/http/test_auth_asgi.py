@@ -117,7 +117,9 @@ class Served:
 def serve(jwt_issuer: JwtIssuer) -> Iterator[Callable[..., Served]]:
     stack: list[Any] = []
 
-    def start(root_path: str = "", fill_tool: bool = True, **settings: Any) -> Served:
+    def start(
+        root_path: str = "", fill_tool: bool = True, stateless: bool = True, **settings: Any
+    ) -> Served:
         env = {"auth_required_scopes": ["mcp:read"], **settings}
         cfg = Settings(
             auth_mode="jwt",
@@ -131,7 +133,7 @@ def serve(jwt_issuer: JwtIssuer) -> Iterator[Callable[..., Served]]:
         assert setup is not None
         mcp = make_mcp()
         mcp.add_middleware(setup.list_filter)
-        mcp_app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
+        mcp_app = mcp.http_app(path="/mcp", stateless_http=stateless, json_response=True)
         chain = ContextFromBody(setup.wrap(mcp_app), fill_tool=fill_tool)
         app = Starlette(routes=[*setup.routes, Mount("/", app=chain)], lifespan=mcp_app.lifespan)
         ctx = running_asgi(app, root_path=root_path)
@@ -195,6 +197,23 @@ async def test_client_sees_only_permitted_tools_and_its_identity(
     async with Client(served.mcp_url, auth=admin, mode=mode) as client:
         assert {tool.name for tool in await client.list_tools()} == {"whoami", "admin_op"}
         assert (await client.call_tool("admin_op", {})).data == "done"
+
+
+async def test_stateful_session_is_bound_to_the_token_principal(
+    serve: Callable[..., Served], jwt_issuer: JwtIssuer
+) -> None:
+    # scope["user"] is set the way Starlette's AuthenticationMiddleware would, so the SDK
+    # binds a stateful session to (client_id, iss, sub): another subject cannot reuse it.
+    served = serve(stateless=False)
+    call = rpc("tools/call", {"name": "whoami", "arguments": {}})
+    async with Client(served.mcp_url, auth=jwt_issuer.token(sub="alice"), mode="legacy") as c:
+        assert (await c.call_tool("whoami", {})).structured_content["sub"] == "alice"
+        session = {"Mcp-Session-Id": c.transport.get_session_id()}
+        same_user = post(served.mcp_url, call, jwt_issuer.token(sub="alice"), **session)
+        other_user = post(served.mcp_url, call, jwt_issuer.token(sub="mallory"), **session)
+    assert same_user.status_code == 200
+    assert same_user.json()["result"]["structuredContent"]["sub"] == "alice"
+    assert other_user.status_code == 404
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

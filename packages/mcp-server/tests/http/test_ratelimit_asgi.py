@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from mcp_testkit.redis import RedisServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.http.body import BodyMiddleware
@@ -24,6 +23,7 @@ from mcp_server.http.responses import RATE_LIMITED, UNAVAILABLE
 from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
 from mcp_server.registry import ToolSpec
 from mcp_server.settings import load_settings
+from mcp_testkit.redis import RedisServer
 
 SPECS = [
     ToolSpec(name="search", description="s", fn=lambda: None, rate_limit="2/hour"),

@@ -1,11 +1,9 @@
 """A tiny MCP server for test_ratelimit_stdio.py: one tool, limited to 2 calls an hour.
 
-Run over stdio by default; ``http <port>`` serves the same server over streamable HTTP.
+Run as a script it serves stdio; the test also imports :func:`build` to serve it over HTTP.
 """
 
 from __future__ import annotations
-
-import sys
 
 from fastmcp import FastMCP
 
@@ -31,8 +29,4 @@ def build() -> FastMCP:
 
 
 if __name__ == "__main__":
-    server = build()
-    if sys.argv[1:2] == ["http"]:
-        server.run("http", host="127.0.0.1", port=int(sys.argv[2]), show_banner=False)
-    else:
-        server.run(show_banner=False)
+    build().run(show_banner=False)

@@ -144,6 +144,8 @@ async def test_method_buckets_are_bounded() -> None:
     rules = {policy.rule_for(f"junk/{i}", None).endpoint for i in range(500)}
     assert len(rules) == 65  # 64 named buckets, then one shared catch-all
     assert "method:*" in rules
+    fresh = RateLimitPolicy(MemoryBackend(), default=RateLimit(5, 60.0), tools={})
+    assert fresh.rule_for("x" * 10_000, None).endpoint == "method:*"
 
 
 async def test_memory_backend_sweeps_idle_buckets() -> None:

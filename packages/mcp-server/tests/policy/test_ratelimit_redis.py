@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from mcp_testkit.redis import RedisServer
 
 from mcp_server.policy._ratelimit_lua import RedisBackend
 from mcp_server.policy.ratelimit import (
@@ -22,6 +21,7 @@ from mcp_server.policy.ratelimit import (
 )
 from mcp_server.registry import ToolSpec
 from mcp_server.settings import load_settings
+from mcp_testkit.redis import RedisServer
 
 SPECS = [ToolSpec(name="search", description="s", fn=lambda: None, rate_limit="1000/hour")]
 
@@ -89,7 +89,9 @@ async def test_key_layout_and_expiry(
 ) -> None:
     await policy.hit("sub:alice", "tools/call", "search")
     await policy.hit("addr:10.0.0.7", "tools/list")
-    keys = sorted(k.decode() for k in await redis_client.keys("t:rl:*"))
+    keys = sorted(
+        k.decode() if isinstance(k, bytes) else k for k in await redis_client.keys("t:rl:*")
+    )
     assert keys == ["t:rl:{addr:10.0.0.7|method:tools/list}", "t:rl:{sub:alice|tool:search}"]
     # The key lives exactly until its bucket would be full again: T = 3.6 s here.
     ttl = await redis_client.pttl("t:rl:{sub:alice|tool:search}")
@@ -129,7 +131,7 @@ async def test_two_processes_share_one_limit(redis_url: str) -> None:
             redis_url,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     outputs = [await proc.communicate() for proc in procs]

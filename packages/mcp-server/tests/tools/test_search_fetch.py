@@ -15,14 +15,15 @@ from fastmcp import Client, FastMCP
 from fastmcp.tools import Tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, TextContent
 
 from mcp_server.documents import DocumentSource, SqliteFtsSource, samples_dir
 from mcp_server.paging import WIRE_RESERVE_BYTES, CursorCodec
 from mcp_server.policy.size import ResponseSizeMiddleware
 from mcp_server.services import Services
 from mcp_server.settings import load_settings
-from mcp_server.tools import fetch, search
+from mcp_server.tools.fetch import SPEC as FETCH
+from mcp_server.tools.search import SPEC as SEARCH
 
 SAMPLES = SqliteFtsSource.from_directory(samples_dir())
 
@@ -33,7 +34,7 @@ def make_server(
     cfg = load_settings(max_response_bytes=max_bytes, page_size=page_size)
     services = Services(settings=cfg, documents=source, cursors=CursorCodec(secret))
     mcp: FastMCP[Any] = FastMCP("test", middleware=[ResponseSizeMiddleware(default=max_bytes)])
-    for spec in (search.SPEC, fetch.SPEC):
+    for spec in (SEARCH, FETCH):
         mcp.add_tool(
             Tool.from_function(
                 spec.build(services),
@@ -54,9 +55,15 @@ async def call(client: Client[Any], tool: str, **args: Any) -> CallToolResult:
     return await client.call_tool_mcp(tool, {k: v for k, v in args.items() if v is not None})
 
 
+def text_of(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
 def error_text(result: CallToolResult) -> str:
     assert result.is_error
-    return result.content[0].text  # type: ignore[union-attr]
+    return text_of(result)
 
 
 async def read_all(client: Client[Any], doc_id: str, limit: int) -> tuple[str, list[int]]:
@@ -69,7 +76,7 @@ async def read_all(client: Client[Any], doc_id: str, limit: int) -> tuple[str, l
         size = wire_size(result)
         assert size <= limit
         # the JSON mirror in `content` is the same object (for content-only clients)
-        assert json.loads(result.content[0].text) == sc  # type: ignore[union-attr]
+        assert json.loads(text_of(result)) == sc
         parts.append(sc["text"])
         sizes.append(size)
         cursor = sc["next_cursor"]
@@ -79,14 +86,15 @@ async def read_all(client: Client[Any], doc_id: str, limit: int) -> tuple[str, l
 
 # fetch --------------------------------------------------------------------------------
 
-chars = st.one_of(
+pieces = st.one_of(
     st.characters(codec="utf-8"),
     st.sampled_from(['"', "\\", "\n", "\t", "\x00", "\x7f", "é", "€", "東", "😀", "𝄞", "\u2028"]),
     st.sampled_from(["word ", "the ", "Widget "]),
 )
+texts = st.lists(pieces, max_size=1500).map("".join)
 
 
-@given(text=st.text(alphabet=chars, max_size=4000), limit=st.integers(1600, 6000))
+@given(text=texts, limit=st.integers(1200, 6000))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fetch_pages_fit_and_reassemble_exactly(text: str, limit: int) -> None:
     source = SqliteFtsSource.from_documents([("doc/ü", "# Title 😀\n" + text)])
@@ -108,7 +116,8 @@ async def test_sample_documents_read_whole_at_the_default_limit() -> None:
         for hit in (await SAMPLES.list(offset=0, limit=100)).hits:
             result = await call(client, "fetch", id=hit.id)
             sc = result.structured_content
-            assert sc is not None and sc["next_cursor"] is None
+            assert sc is not None
+            assert sc["next_cursor"] is None
             doc = SAMPLES.get_now(hit.id)
             assert doc is not None
             assert sc == {
@@ -122,12 +131,12 @@ async def test_sample_documents_read_whole_at_the_default_limit() -> None:
 
 
 async def test_emoji_and_quote_heavy_document_at_the_smallest_limit() -> None:
-    text = ('😀"\\\n' * 3000) + "end"
+    text = ('😀"\\\n' * 300) + "end"
     source = SqliteFtsSource.from_documents([("heavy", text)])
     async with Client(make_server(source, max_bytes=1024)) as client:
         joined, sizes = await read_all(client, "heavy", 1024)
     assert joined == text
-    assert len(sizes) > 100
+    assert len(sizes) > 10
 
 
 async def test_unknown_id_is_a_tool_error() -> None:
@@ -140,7 +149,7 @@ async def test_fetch_cursor_errors() -> None:
     source = SqliteFtsSource.from_documents([("a", "alpha " * 2000), ("b", "beta " * 2000)])
     async with Client(make_server(source, max_bytes=2048)) as client:
         first = await call(client, "fetch", id="a")
-        cursor = first.structured_content["next_cursor"]  # type: ignore[index]
+        cursor = first.structured_content["next_cursor"]
         assert cursor
         other_doc = await call(client, "fetch", id="b", cursor=cursor)
         assert "another document" in error_text(other_doc)
@@ -154,7 +163,7 @@ async def test_fetch_cursor_errors() -> None:
             client,
             "fetch",
             id="a",
-            cursor=search_cursor.structured_content["next_cursor"],  # type: ignore[index]
+            cursor=search_cursor.structured_content["next_cursor"],
         )
         assert "issued by 'search', not 'fetch'" in error_text(foreign)
 
@@ -163,7 +172,7 @@ async def test_changed_document_invalidates_its_cursor() -> None:
     old = SqliteFtsSource.from_documents([("a", "version one " * 1000)])
     new = SqliteFtsSource.from_documents([("a", "version two " * 1000)])
     async with Client(make_server(old, max_bytes=2048, secret="shared")) as client:
-        cursor = (await call(client, "fetch", id="a")).structured_content["next_cursor"]  # type: ignore[index]
+        cursor = (await call(client, "fetch", id="a")).structured_content["next_cursor"]
     async with Client(make_server(new, max_bytes=2048, secret="shared")) as client:
         result = await call(client, "fetch", id="a", cursor=cursor)
     assert "document changed" in error_text(result)
@@ -184,15 +193,17 @@ async def test_search_shape_and_output_schemas() -> None:
         result = await call(client, "search", query="install widgets")
         tools = {t.name: t for t in await client.list_tools()}
     sc = result.structured_content
-    assert sc is not None and set(sc) == {"results", "next_cursor"}
+    assert sc is not None
+    assert set(sc) == {"results", "next_cursor"}
     assert sc["results"][0]["id"] == "guides/install"
     assert set(sc["results"][0]) == {"id", "title", "url", "snippet"}
-    assert set(tools["search"].output_schema["properties"]) == {"results", "next_cursor"}  # type: ignore[index]
-    assert set(tools["fetch"].output_schema["properties"]) == {  # type: ignore[index]
+    assert set(tools["search"].output_schema["properties"]) == {"results", "next_cursor"}
+    assert set(tools["fetch"].output_schema["properties"]) == {
         "id", "title", "text", "url", "metadata", "next_cursor"
     }  # fmt: skip
     for tool in tools.values():
-        assert tool.annotations is not None and tool.annotations.read_only_hint
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint
 
 
 @pytest.mark.parametrize("query", ["", '"', "*", "NEAR(", "AND OR NOT", "   "])
@@ -213,20 +224,20 @@ async def test_limit_is_bounded(limit: int) -> None:
 async def test_default_limit_is_the_page_size() -> None:
     async with Client(make_server(SAMPLES, page_size=3)) as client:
         result = await call(client, "search", query="widget")
-    assert len(result.structured_content["results"]) == 3  # type: ignore[index]
-    assert result.structured_content["next_cursor"]  # type: ignore[index]
+    assert len(result.structured_content["results"]) == 3
+    assert result.structured_content["next_cursor"]
 
 
 async def test_search_cursor_is_bound_to_the_query() -> None:
     async with Client(make_server(SAMPLES)) as client:
         first = await call(client, "search", query="widget", limit=2)
-        cursor = first.structured_content["next_cursor"]  # type: ignore[index]
+        cursor = first.structured_content["next_cursor"]
         other = await call(client, "search", query="widgets", limit=2, cursor=cursor)
         assert "different query" in error_text(other)
         fetch_cursor = None
         big = SqliteFtsSource.from_documents([("a", "x " * 5000)])
         async with Client(make_server(big, max_bytes=2048)) as other_client:
-            fetch_cursor = (await call(other_client, "fetch", id="a")).structured_content[  # type: ignore[index]
+            fetch_cursor = (await call(other_client, "fetch", id="a")).structured_content[
                 "next_cursor"
             ]
         foreign = await call(client, "search", query="widget", cursor=fetch_cursor)
@@ -241,21 +252,23 @@ QUERIES = ["widget", "acme widgets", "api token", "the", "error", "data feed"]
     limits=st.lists(st.integers(1, 7), min_size=1, max_size=30),
     max_bytes=st.sampled_from([2048, 4096, 65536]),
 )
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_search_pages_have_no_overlap_and_no_gap(
     query: str, limits: list[int], max_bytes: int
 ) -> None:
     async def run() -> tuple[list[str], list[str]]:
-        async with Client(make_server(SAMPLES, max_bytes=max_bytes)) as client:
+        async with Client(make_server(SAMPLES)) as client:
             whole = await call(client, "search", query=query, limit=100)
             assert whole.structured_content is not None
+        async with Client(make_server(SAMPLES, max_bytes=max_bytes)) as client:
             paged: list[str] = []
             cursor = None
             for i in range(200):
                 result = await call(
                     client, "search", query=query, cursor=cursor, limit=limits[i % len(limits)]
                 )
-                assert not result.is_error and wire_size(result) <= max_bytes
+                assert not result.is_error
+                assert wire_size(result) <= max_bytes
                 sc = result.structured_content
                 assert sc is not None
                 paged += [r["id"] for r in sc["results"]]
@@ -265,14 +278,16 @@ def test_search_pages_have_no_overlap_and_no_gap(
             return [r["id"] for r in whole.structured_content["results"]], paged
 
     whole, paged = asyncio.run(run())
-    if whole and len(whole) < 100:
-        assert paged == whole
-    assert len(paged) == len(set(paged))
+    assert 0 < len(whole) < 100
+    assert paged == whole
 
 
 async def test_search_page_over_the_size_limit_is_cut_and_continued() -> None:
     async with Client(make_server(SAMPLES, max_bytes=1500)) as client:
         first = await call(client, "search", query="widget", limit=100)
-        assert not first.is_error and wire_size(first) <= 1500
+        assert not first.is_error
+        assert wire_size(first) <= 1500
         sc = first.structured_content
-        assert sc is not None and 1 <= len(sc["results"]) < 10 and sc["next_cursor"]
+        assert sc is not None
+        assert 1 <= len(sc["results"]) < 10
+        assert sc["next_cursor"]

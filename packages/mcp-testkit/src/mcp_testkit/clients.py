@@ -11,7 +11,7 @@ Raw wire access (status codes, headers, garbage bodies) lives in :mod:`mcp_testk
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -20,7 +20,13 @@ import pytest_asyncio
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 
-from mcp_testkit.servers import ServerFactory, ServerProcess, ServerTarget, StdioCommand
+from mcp_testkit.servers import (
+    ServerFactory,
+    ServerProcess,
+    ServerStartError,
+    ServerTarget,
+    StdioCommand,
+)
 from mcp_testkit.wire import LEGACY_VERSION, MODERN_VERSION, McpHttp, RawStdio
 
 __all__ = [
@@ -142,8 +148,23 @@ class LiveTarget:
             client = Client(http, mode=mode, timeout=request_timeout)
         else:
             raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
-        async with client:
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(client)
+            except Exception as exc:
+                raise ServerStartError(self._connect_failure(transport, exc)) from exc
             yield client
+
+    def _connect_failure(self, transport: TransportName, exc: Exception) -> str:
+        """Why a client could not connect, with the server's own words when we have them."""
+        text = f"{transport} client could not connect: {exc!r}"
+        if transport == "stdio" and self.stdio is not None and self.stdio.log_file is not None:
+            log = self.stdio.log_file
+            tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+            text += f"\n--- stdio server stderr ({log}) ---\n" + "\n".join(tail)
+        elif self.http is not None:
+            text += f"\n{self.http.describe()}\n{self.http.log_tail(40)}"
+        return text
 
     def raw_http(
         self,

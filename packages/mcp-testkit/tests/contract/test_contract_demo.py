@@ -19,15 +19,15 @@ DEMO_TARGET = ServerTarget(
     stdio_command=[sys.executable, DEMO, "stdio"],
 )
 BIG_TEXT = "".join(f"line {i:04d} of the big document\n" for i in range(400))
-TOKEN = "demo-token"  # noqa: S105 - the demo server's configured test token
+TOKEN = "demo-token"
 
 
 class TestDemoServer(ContractSuite):
     target = DEMO_TARGET
-    expected_tools = {"health", "search", "fetch", "shout"}
-    read_only_tools = {"health", "search", "fetch"}
-    pagination = [PaginationProbe("search", {"query": "apples"}, tamper_evident=True)]
-    continuation = [ContinuationProbe("fetch", {"id": "big"}, expected_text=BIG_TEXT)]
+    expected_tools = ("health", "search", "fetch", "shout")
+    read_only_tools = ("health", "search", "fetch")
+    pagination = (PaginationProbe("search", {"query": "apples"}, tamper_evident=True),)
+    continuation = (ContinuationProbe("fetch", {"id": "big"}, expected_text=BIG_TEXT),)
     rate_limit = RateLimitProbe("health", env={"DEMO_RATE_LIMIT": "3"})
 
 
@@ -41,7 +41,7 @@ class TestDemoServerWithAuth(ContractSuite):
         auth_required=True,
         token=TOKEN,
     )
-    expected_tools = {"search"}
-    read_only_tools = {"search"}
-    pagination = [PaginationProbe("search", {"query": "pears"})]
+    expected_tools = ("search",)
+    read_only_tools = ("search",)
+    pagination = (PaginationProbe("search", {"query": "pears"}),)
     fuzz_examples = 20

@@ -17,7 +17,6 @@ from mcp_upstream_client.config import (
     load_upstreams,
     parse_upstreams,
 )
-from mcp_upstream_client.connection import UpstreamStatus
 from mcp_upstream_client.errors import (
     CircuitOpenError,
     ToolNotAllowedError,
@@ -32,6 +31,7 @@ from mcp_upstream_client.errors import (
 from mcp_upstream_client.manager import OutgoingHeaders, UpstreamManager, compute_pins
 from mcp_upstream_client.observer import CircuitState, NullObserver, UpstreamObserver
 from mcp_upstream_client.pins import canonical_tool_json, format_pins, tool_pin
+from mcp_upstream_client.status import UpstreamStatus
 
 __version__ = "0.1.0"
 

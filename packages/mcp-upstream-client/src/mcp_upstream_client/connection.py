@@ -17,8 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import mcp_types
 from fastmcp import Client
@@ -38,34 +37,14 @@ from mcp_upstream_client.errors import (
 )
 from mcp_upstream_client.observer import UpstreamObserver, notify
 from mcp_upstream_client.pins import PinVerdict, check_pins
+from mcp_upstream_client.status import State, UpstreamStatus
 from mcp_upstream_client.transports import CallScope, StderrPump, build_client, current_scope
 
 __all__ = ["Connection", "UpstreamStatus"]
 
 log = logging.getLogger("mcp_upstream_client")
 
-State = Literal["connecting", "up", "reconnecting", "down", "stopped"]
 _SESSION_LOST = frozenset({"Session not found", "Session terminated"})
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamStatus:
-    """A snapshot for readiness and health (``status()``)."""
-
-    name: str
-    state: State
-    required: bool
-    circuit: str  # closed | half-open | open
-    tools: tuple[str, ...]  # allowed, approved and offered
-    withdrawn: dict[str, str] = field(default_factory=dict)
-    last_error: str | None = None
-    last_ok_at: float | None = None  # time.time() of the last good exchange
-    reconnects: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Up and not refusing calls."""
-        return self.state == "up" and self.circuit != "open"
 
 
 class _Failure(Exception):

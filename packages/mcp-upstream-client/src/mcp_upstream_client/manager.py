@@ -20,7 +20,7 @@ import mcp_types
 
 from mcp_upstream_client.breaker import Clock
 from mcp_upstream_client.config import UpstreamConfig
-from mcp_upstream_client.connection import Connection, UpstreamStatus
+from mcp_upstream_client.connection import Connection
 from mcp_upstream_client.errors import (
     CircuitOpenError,
     ToolNotAllowedError,
@@ -34,6 +34,7 @@ from mcp_upstream_client.errors import (
 )
 from mcp_upstream_client.observer import NullObserver, UpstreamObserver, notify
 from mcp_upstream_client.pins import tool_pin
+from mcp_upstream_client.status import UpstreamStatus
 from mcp_upstream_client.transports import sanitize_headers
 
 __all__ = ["OutgoingHeaders", "UpstreamManager", "compute_pins"]

@@ -28,7 +28,6 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from urllib.parse import quote
 import anyio.to_thread
 import orjson
 
+from mcp_server.documents.files import load_directory, markdown_title
 from mcp_server.documents.source import Document, SearchHit, SearchPage
 
 if TYPE_CHECKING:
@@ -54,10 +54,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = frozenset({".md", ".markdown", ".txt"})
-MAX_TITLE_CHARS = 200
 MAX_QUERY_TERMS = 16
 MAX_TERM_CHARS = 64
+PRUNE_MIN_DOCS = 1_000  # below this, ranking every match is cheap: keep plain AND/OR
 # In the SQL below: bm25(fts, 5.0, 1.0) weighs a title hit five times a body hit, and
 # snippet() marks hits with U+E000/U+E001 (57344/57345) and keeps 16 tokens.
 
@@ -65,10 +64,6 @@ MAX_TERM_CHARS = 64
 # picks the same runs, and a quoted term the tokenizer splits further (e.g. on "_")
 # becomes a phrase, which is still a sensible match.
 _TERM_RE = re.compile(r"\w+")
-_ATX_RE = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_RE = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
-_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_FRONT_TITLE_RE = re.compile(r"^title:\s*(.+?)\s*$", re.IGNORECASE)
 # snippet() marks hits with private-use characters; the text's own Markdown emphasis is
 # dropped before they become ** so highlights never merge with the document's bold.
 _EMPHASIS_RE = re.compile(r"\*\*|__")
@@ -119,47 +114,6 @@ def default_source(settings: Settings, **options: Any) -> SqliteFtsSource:
         raise DocumentsError(f"MCP_DOCS_DIR: {exc}") from None
 
 
-def markdown_title(text: str, fallback: str) -> str:
-    """The first Markdown heading (ATX ``# x`` or setext ``x\\n===``), else ``fallback``.
-
-    Front-matter ``title:`` wins; headings inside code fences are ignored. Hand-written
-    because a Markdown parser dependency for one line of output is not worth it.
-    """
-    lines = text.splitlines()
-    start = 0
-    if lines and lines[0].strip() == "---":
-        for i in range(1, min(len(lines), 100)):
-            if lines[i].strip() in ("---", "..."):
-                for line in lines[1:i]:
-                    if m := _FRONT_TITLE_RE.match(line):
-                        return _clean_title(m[1].strip("\"'")) or fallback
-                start = i + 1
-                break
-    fence: str | None = None
-    for i in range(start, len(lines)):
-        line = lines[i]
-        if fm := _FENCE_RE.match(line):
-            marker = fm[1]
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
-            continue
-        if fence is not None:
-            continue
-        if m := _ATX_RE.match(line):
-            return _clean_title(m[1]) or fallback
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.strip() and not line.startswith(("    ", "\t")) and _SETEXT_RE.match(nxt):
-            return _clean_title(line) or fallback
-    return fallback
-
-
-def _clean_title(raw: str) -> str:
-    title = " ".join(raw.split())
-    return title[:MAX_TITLE_CHARS]
-
-
 def query_terms(query: str) -> list[str]:
     """The distinct searchable words of free text (NFKC-folded, capped in count and length)."""
     terms: list[str] = []
@@ -186,12 +140,13 @@ def build_fts_query(query: str, *, any_term: bool = False) -> str | None:
 class SqliteFtsSource:
     """An immutable, in-memory FTS5 index over :class:`Document` objects.
 
-    Ranking is FTS5's BM25 (a title hit weighs five body hits), with two
-    cost bounds, because BM25 costs ~1-2 µs per matching document and a query for a very
-    common word would otherwise cost hundreds of ms on a 100k-document corpus:
+    Ranking is FTS5's BM25 (a title hit weighs five body hits), with two cost bounds,
+    because BM25 costs ~1-2 µs per matching document and a query for a very common word
+    would otherwise cost hundreds of ms on a 100k-document corpus:
 
-    * Terms found in at least half of all documents are dropped when the query has rarer
-      ones: BM25 gives them an IDF of zero, so they never change the order, only filter.
+    * In corpora of ``PRUNE_MIN_DOCS`` or more, terms found in at least half of all
+      documents are dropped when the query has rarer ones: BM25 gives them an IDF of
+      zero, so they never change the order, only filter.
     * At most ``max_ranked`` matches are ranked. Documents are stored shortest first (BM25
       favours short documents), so a broader query ranks its shortest ``max_ranked``
       matches; and when every term is that common, BM25 cannot separate the documents
@@ -202,7 +157,7 @@ class SqliteFtsSource:
         self,
         documents: Iterable[Document],
         *,
-        inline_search_max_docs: int = 5_000,
+        inline_search_max_docs: int = 1_000,
         max_ranked: int = 5_000,
     ) -> None:
         self._uri = f"file:/mcp-docs-{uuid.uuid4().hex}?vfs=memdb"
@@ -211,7 +166,11 @@ class SqliteFtsSource:
         self._close_lock = threading.Lock()
         self._anchor = self._connect()  # keeps the memdb alive; used only to build it
         self._common: frozenset[str] = frozenset()
-        self._count = self._build(documents)
+        try:
+            self._count = self._build(documents)
+        except BaseException:
+            self._anchor.close()
+            raise
         self._inline = self._count <= inline_search_max_docs
         self._max_ranked = max_ranked
 
@@ -241,7 +200,7 @@ class SqliteFtsSource:
                 next(entries, None)
         except OSError as exc:
             raise DocumentsError(f"{root} is not readable ({exc.strerror})") from None
-        return cls(_load_directory(root.resolve(), url_base, max_file_bytes), **options)
+        return cls(load_directory(root.resolve(), url_base, max_file_bytes), **options)
 
     @classmethod
     def from_documents(
@@ -308,16 +267,13 @@ class SqliteFtsSource:
             db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("INSERT INTO fts(rowid, title, body) SELECT rowid, title, body FROM docs")
             db.execute("INSERT INTO fts(fts) VALUES ('optimize')")
-            db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, 'fts', 'row')")
-            count = db.execute("SELECT count(*) FROM docs").fetchone()[0]
-            self._common = frozenset(
-                term
-                for (term,) in db.execute(
-                    "SELECT term FROM temp.vocab WHERE 2 * doc >= ?", (max(count, 1),)
-                )
-            )
-            db.execute("DROP TABLE temp.vocab")
-        return int(count)
+            count = int(db.execute("SELECT count(*) FROM docs").fetchone()[0])
+            if count >= PRUNE_MIN_DOCS:
+                db.execute("CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, 'fts', 'row')")
+                common = db.execute("SELECT term FROM temp.v WHERE 2 * doc >= ?", (count,))
+                self._common = frozenset(term for (term,) in common)
+                db.execute("DROP TABLE temp.v")
+        return count
 
     # Connection pool ----------------------------------------------------------------
     @contextmanager
@@ -459,48 +415,3 @@ def _snippet(raw: str) -> str:
 
 def _any_match(db: sqlite3.Connection, expr: str) -> bool:
     return db.execute("SELECT 1 FROM fts WHERE fts MATCH ? LIMIT 1", (expr,)).fetchone() is not None
-
-
-def _load_directory(root: Path, url_base: str, max_file_bytes: int) -> Iterator[Document]:
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            if name.startswith(".") or path.suffix.lower() not in EXTENSIONS:
-                continue
-            doc = _load_file(root, path, url_base, max_file_bytes)
-            if doc is not None:
-                yield doc
-
-
-def _walk_error(exc: OSError) -> None:
-    log.warning("skipping unreadable folder %s: %s", exc.filename, exc.strerror)
-
-
-def _load_file(root: Path, path: Path, url_base: str, max_file_bytes: int) -> Document | None:
-    try:
-        real = path.resolve()
-        if not real.is_relative_to(root):
-            log.warning("skipping %s: it links outside %s", path, root)
-            return None
-        stat = real.stat()
-        if stat.st_size > max_file_bytes:
-            log.warning("skipping %s: %d bytes is over %d", path, stat.st_size, max_file_bytes)
-            return None
-        data = real.read_bytes()
-    except OSError as exc:
-        log.warning("skipping unreadable %s: %s", path, exc.strerror)
-        return None
-    text = data.decode("utf-8-sig", errors="replace")
-    if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
-        log.warning("%s is not valid UTF-8; bad bytes were replaced", path)
-    rel = path.relative_to(root)
-    doc_id = rel.with_suffix("").as_posix()
-    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
-    return Document(
-        id=doc_id,
-        title=markdown_title(text, rel.stem),
-        text=text,
-        url=url_base + quote(doc_id),
-        metadata={"path": rel.as_posix(), "bytes": len(data), "modified": modified},
-    )

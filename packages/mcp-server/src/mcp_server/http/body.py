@@ -24,6 +24,8 @@ from mcp_server.http.responses import (
 
 __all__ = ["BodyMiddleware"]
 
+DRAIN_BYTES = 4 * 1024 * 1024
+
 
 class BodyMiddleware:
     """413 on oversized bodies, 400 on malformed JSON-RPC, header/body agreement (-32020)."""
@@ -43,8 +45,9 @@ class BodyMiddleware:
         for key, value in scope["headers"]:
             if key == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
-                    await self._too_large(ctx.request_id, send)
                     ctx.outcome = "too_large"
+                    await self._drain(receive)
+                    await self._too_large(ctx.request_id, send)
                     return
             elif key == b"mcp-method":
                 mcp_method_header = value
@@ -62,6 +65,8 @@ class BodyMiddleware:
             size += len(chunk)
             if size > self.max_bytes:
                 ctx.outcome = "too_large"
+                if message.get("more_body", False):
+                    await self._drain(receive)
                 await self._too_large(ctx.request_id, send)
                 return
             chunks.append(chunk)
@@ -95,6 +100,23 @@ class BodyMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _drain(receive: Receive) -> None:
+        """Discard (never keep) up to :data:`DRAIN_BYTES` of the refused body.
+
+        A client still uploading when the 413 is sent and the socket closed sees a
+        connection reset instead of the answer; reading a bounded amount more lets
+        ordinary clients get the 413, while a huge upload is cut off after the cap.
+        """
+        drained = 0
+        while drained < DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _too_large(self, request_id: str, send: Send) -> None:
         await send_jsonrpc_error(

@@ -89,6 +89,8 @@ def record_access(
     """Record one finished request: metrics, then one access line (built once)."""
     if metrics is not None:
         metrics.observe_request(ctx.method, ctx.tool, ctx.outcome, duration_s)
+        if ctx.outcome == "rate_limited":
+            metrics.rate_limited(ctx.tool)
     level = logging.WARNING if ctx.outcome == "error" else logging.INFO
     if logger.isEnabledFor(level):
         # makeRecord + handle instead of logger.log(): skips findCaller's stack walk

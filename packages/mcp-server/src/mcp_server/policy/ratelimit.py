@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover
     BACKEND_ERRORS = (OSError, TimeoutError)
 
 _MAX_METHODS = 64  # distinct JSON-RPC method names we keep separate buckets for
+_MAX_METHOD_LEN = 128
 _FAILURE_LOG_EVERY_S = 10.0
 
 
@@ -292,8 +293,8 @@ class RateLimitPolicy:
 
     def _new_method_rule(self, method: str) -> Rule:
         # Built once per distinct method name, and only up to a bound: method names come
-        # from the client, so the 65th odd name shares the catch-all bucket.
-        if len(self._methods) >= _MAX_METHODS:
+        # from the client, so the 65th odd name (or a huge one) shares the catch-all bucket.
+        if len(self._methods) >= _MAX_METHODS or len(method) > _MAX_METHOD_LEN:
             return self._other_method
         rule = make_rule(f"method:{method}", f"method {method!r}", "default", self._default)
         self._methods[method] = rule

@@ -129,11 +129,10 @@ def build_fetch(services: Services) -> Callable[..., Awaitable[FetchResult]]:
                 f"Document {id!r} cannot be sent: its title and metadata alone fill the "
                 f"response limit of {max_bytes} bytes (MCP_MAX_RESPONSE_BYTES)."
             )
-        rest = (
-            cursors.encode(CURSOR_KIND, {"id": id, "h": digest, "o": end})
-            if end < len(text)
-            else None
-        )
+        rest = None
+        if end < len(text):
+            rest = cursors.encode(CURSOR_KIND, {"id": id, "h": digest, "o": end})
+            services.on_truncated("fetch")
         return page(text[start:end], rest)
 
     return fetch

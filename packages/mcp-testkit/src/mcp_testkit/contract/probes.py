@@ -9,7 +9,7 @@ a message that says what broke.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,8 @@ class PaginationProbe:
 
     ``page_arg`` (e.g. ``"limit"``) lets the suite compare small pages against large ones,
     which is what proves "no gap"; without it only "no overlap, terminates" is checked.
-    ``id_key=None`` compares whole items (for items without an id field).
+    ``id_key=None`` compares whole items (for items without an id field). ``transports``
+    limits the probe to some transports (e.g. data only the HTTP host app has).
     ``arguments`` must match more than ``small_page`` items. ``tamper_evident`` also sends a
     real cursor with one character changed and expects a tool error.
     """
@@ -48,6 +49,7 @@ class PaginationProbe:
     large_page: int = 50
     max_pages: int = 200
     tamper_evident: bool = False
+    transports: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class ContinuationProbe:
     """A call whose answer is cut at a size limit; the rest follows with the cursor.
 
     ``expected_text`` (when known) must equal the reassembled text; otherwise the parts must
-    simply be non-empty and at least ``min_parts``.
+    simply be non-empty and at least ``min_parts``. ``transports`` limits the probe.
     """
 
     tool: str
@@ -66,6 +68,7 @@ class ContinuationProbe:
     expected_text: str | None = None
     min_parts: int = 2
     max_parts: int = 1000
+    transports: Collection[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -34,6 +34,7 @@ from mcp_testkit.wire import McpHttp, RawStdio
 
 __all__ = ["ContractSuite"]
 
+ProbeT = TypeVar("ProbeT", p.PaginationProbe, p.ContinuationProbe)
 UNKNOWN_TOOL = "mcp-testkit-no-such-tool"
 FORGED_TOKEN = "not-a-valid-token"  # noqa: S105 - a token every server must reject
 
@@ -58,6 +59,10 @@ def _assert_jsonrpc_lines(lines: Sequence[bytes]) -> None:
         for item in messages:
             ok = isinstance(item, dict) and item.get("jsonrpc") == "2.0"
             assert ok, f"stdout line {number} is not a JSON-RPC message: {line[:200]!r}"
+
+
+def _for_transport(probes: Sequence[ProbeT], transport: str) -> list[ProbeT]:
+    return [x for x in probes if x.transports is None or transport in x.transports]
 
 
 def _assert_usable(raw: RawStdio) -> None:
@@ -169,10 +174,11 @@ class ContractSuite:
         assert await mcp_client.list_tools()
 
     @pytest.mark.asyncio(loop_scope="class")
-    async def test_pagination(self, mcp_client: Client[Any]) -> None:
-        if not self.pagination:
-            pytest.skip("the target declares no paginated tool (set `pagination`)")
-        for probe in self.pagination:
+    async def test_pagination(self, mcp_client: Client[Any], mcp_transport: TransportName) -> None:
+        probes = _for_transport(self.pagination, mcp_transport)
+        if not probes:
+            pytest.skip(f"the target declares no paginated tool for {mcp_transport}")
+        for probe in probes:
             small = await p.collect_pages(mcp_client, probe, probe.small_page)
             duplicates = {item for item in small if small.count(item) > 1}
             assert not duplicates, f"{probe.tool}: items on more than one page: {duplicates}"
@@ -194,10 +200,13 @@ class ContractSuite:
                 )
 
     @pytest.mark.asyncio(loop_scope="class")
-    async def test_continuation(self, mcp_client: Client[Any]) -> None:
-        if not self.continuation:
-            pytest.skip("the target declares no size-limited tool (set `continuation`)")
-        for probe in self.continuation:
+    async def test_continuation(
+        self, mcp_client: Client[Any], mcp_transport: TransportName
+    ) -> None:
+        probes = _for_transport(self.continuation, mcp_transport)
+        if not probes:
+            pytest.skip(f"the target declares no size-limited tool for {mcp_transport}")
+        for probe in probes:
             parts = await p.collect_continuation(mcp_client, probe)
             assert len(parts) >= probe.min_parts, (
                 f"{probe.tool}: {len(parts)} part(s), expected at least {probe.min_parts}"

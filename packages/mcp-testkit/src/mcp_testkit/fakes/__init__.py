@@ -98,7 +98,7 @@ class FakeHttpServer:
         assert self._proc is not None, "not started"
         return self._proc.pid
 
-    def start(self, timeout_s: float = 30.0) -> FakeHttpServer:
+    def start(self, timeout_s: float = 60.0) -> FakeHttpServer:
         """Spawn and wait until it accepts connections (a free port unless one was given)."""
         for _ in range(1 if self._fixed_port else 3):
             if not self._fixed_port:
