@@ -10,9 +10,15 @@ import pytest
 from fastmcp import Client
 from mcp import MCPError
 
-from mcp_testkit.clients import LiveTarget, TransportName, start_target
+from mcp_testkit.clients import (
+    ClientConnectError,
+    ClientFactory,
+    LiveTarget,
+    TransportName,
+    start_target,
+)
 from mcp_testkit.servers import ServerFactory, ServerTarget
-from mcp_testkit.wire import LEGACY_VERSION, MODERN_VERSION
+from mcp_testkit.wire import LEGACY_VERSION, MODERN_VERSION, McpHttp
 
 DEMO = str(Path(__file__).resolve().parent / "demo_server.py")
 TOKEN = "client-test-token"
@@ -45,10 +51,20 @@ async def test_mcp_client_over_each_transport(
 
 
 @pytest.mark.parametrize("transport", ["http-2025-11-25", "http-2026-07-28"])
-async def test_client_without_token_is_refused(mcp_live: LiveTarget, transport: str) -> None:
-    with pytest.raises((MCPError, RuntimeError)):
-        async with mcp_live.client(transport, token=None) as client:  # type: ignore[arg-type]
+async def test_client_factory_with_and_without_token(
+    mcp_client_factory: ClientFactory, transport: TransportName
+) -> None:
+    async with mcp_client_factory(transport) as client:  # the target's token
+        assert await client.call_tool("health", {})
+    # The handshake era is refused at connect, the modern era (no handshake) at the call.
+    with pytest.raises((ClientConnectError, MCPError)):
+        async with mcp_client_factory(transport, token=None) as client:
             await client.list_tools()
+
+
+def test_mcp_http_fixture_speaks_the_modern_era_with_the_token(mcp_http: McpHttp) -> None:
+    assert mcp_http.era == MODERN_VERSION
+    assert mcp_http.call_tool("health").structured == {"status": "ok"}
 
 
 def test_raw_http_modern_request_shape(mcp_live: LiveTarget) -> None:

@@ -40,21 +40,24 @@ OUTSIDE_TEST = textwrap.dedent(
         pagination = (PaginationProbe("search", {"query": "the"}),)
         fuzz_examples = 10
 
+        # A team's own tests can sit next to the inherited ones and share the class's
+        # server and clients (one HTTP server and one stdio process for all of them).
+        @pytest.mark.asyncio(loop_scope="class")
+        async def test_health_over_every_transport(self, mcp_client, mcp_transport):
+            result = await mcp_client.call_tool("health", {})
+            assert result.structured_content["status"] in {"ok", "degraded"}
 
-    @pytest.fixture(scope="module")
-    def mcp_target():
-        return SERVER
+        def test_server_handle(self, mcp_live):
+            assert mcp_live.http.is_running()
+            assert httpx.get(f"{mcp_live.base_url}/healthz").status_code == 200
 
 
-    @pytest.mark.asyncio
-    async def test_health_over_every_transport(mcp_client, mcp_transport):
-        result = await mcp_client.call_tool("health", {})
-        assert result.structured_content["status"] in {"ok", "degraded"}
-
-
-    def test_server_handle(mcp_live):
-        assert mcp_live.http.is_running()
-        assert httpx.get(f"{mcp_live.http.url}/healthz").status_code == 200
+    def test_a_server_of_its_own(mcp_server_process):
+        server = mcp_server_process.start_http(
+            [MCP_SERVER, "serve", "--port", "{port}"], env={"MCP_LOG_FORMAT": "console"}
+        )
+        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        assert server.stop() is not None
     """
 )
 
@@ -81,6 +84,7 @@ def test_plugin_in_a_project_of_its_own(tmp_path: Path) -> None:
     assert run.returncode == 0, output
     passed = re.search(r"(\d+) passed", output)
     assert passed, output
-    # 3 transports + the handle + the suite's checks (tools, errors, paging x3; fuzz x2; stdio x2)
-    assert int(passed.group(1)) >= 15, output
+    # the suite's checks (tools, errors, paging, health: x3 transports; fuzz x2;
+    # stdio x2), the handle, and the server of its own; skips are auth and rate limit
+    assert int(passed.group(1)) >= 18, output
     assert "failed" not in output, output

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from redis.asyncio import Redis
 
+    from mcp_upstream_client import UpstreamManager
+
 __all__ = ["McpMount", "mount_mcp"]
 
 logger = logging.getLogger("mcp_server")
@@ -100,7 +102,7 @@ def mount_mcp(
     redis: Redis | None = None,
     metrics_registry: CollectorRegistry | None = None,
     token_verifier: TokenVerifier | None = None,
-    upstreams: Any = None,
+    upstreams: UpstreamManager | None = None,
     registry: ToolRegistry | None = None,
     documents: DocumentSource | None = None,
 ) -> McpMount | None:

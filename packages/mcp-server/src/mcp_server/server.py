@@ -21,15 +21,15 @@ from fastmcp.tools import Tool
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from mcp_server.conformance import register_fixtures
 from mcp_server.auth import build_auth
+from mcp_server.conformance import register_fixtures
 from mcp_server.documents import default_source
 from mcp_server.documents.source import DocumentSource
-from mcp_server.paging import CursorCodec
 from mcp_server.http.observe import ObserveMiddleware
 from mcp_server.http.ratelimit import RateLimitMiddleware
 from mcp_server.http.sse import mcp_paths
 from mcp_server.observability import Metrics, StdioAccessMiddleware, metrics_route
+from mcp_server.paging import CursorCodec
 from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
 from mcp_server.policy.size import ResponseSizeMiddleware
 from mcp_server.policy.stdio_limits import StdioRateLimitMiddleware
@@ -38,11 +38,14 @@ from mcp_server.services import HealthCheck, Services
 from mcp_server.settings import Settings, load_settings
 from mcp_server.tools import default_registry
 from mcp_server.tools.metadata import package_version
+from mcp_server.upstreams import attach_upstreams, exposed_names, load_configs
 
 if TYPE_CHECKING:
     from fastmcp.server.auth import TokenVerifier
     from prometheus_client import CollectorRegistry
     from redis.asyncio import Redis
+
+    from mcp_upstream_client import UpstreamManager
 
 __all__ = ["Runtime", "build_runtime", "build_server"]
 
@@ -73,6 +76,7 @@ class Runtime:
     host_routes: list[BaseRoute] = field(default_factory=list)
     metrics: Metrics | None = None
     limiter: RateLimitPolicy | None = None
+    upstreams: UpstreamManager | None = None
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -118,7 +122,7 @@ def build_runtime(
     redis: Redis | None = None,
     metrics_registry: CollectorRegistry | None = None,
     token_verifier: TokenVerifier | None = None,
-    upstreams: Any = None,
+    upstreams: UpstreamManager | None = None,
 ) -> Runtime:
     """Assemble one server from settings; raises ``SettingsError``/``ValueError`` early."""
     settings = settings or load_settings()
@@ -130,17 +134,33 @@ def build_runtime(
         cursors=CursorCodec(settings.cursor_secret.get_secret_value()),
         tools=specs,
     )
+    configs = (
+        [upstreams.config(name) for name in upstreams.names]
+        if upstreams is not None
+        else load_configs(settings)
+    )
+    exposed = list(exposed_names(configs))
     metrics = (
-        Metrics(metrics_registry, known_tools=[spec.name for spec in specs])
+        Metrics(metrics_registry, known_tools=[spec.name for spec in specs] + exposed)
         if settings.metrics_enabled
         else None
     )
-    limiter = build_limiter(settings, specs, redis=redis)
+    # Registered-but-disabled tools may still be named in MCP_RATE_LIMIT_TOOLS and
+    # MCP_TOOL_SCOPES without stopping start-up (one config for differently-enabled replicas).
+    disabled = [name for name in reg.names() if name not in {s.name for s in specs}]
+    limiter = build_limiter(
+        settings,
+        specs,
+        redis=redis,
+        extra_tools=disabled + exposed,
+        on_error=metrics.limiter_error if metrics is not None else None,
+    )
     auth = build_auth(
         settings,
         specs,
         token_verifier=token_verifier,
         on_failure=metrics.auth_failure if metrics is not None else None,
+        other_tools=disabled + exposed,
     )
     middleware: list[Middleware] = [
         StdioAccessMiddleware(metrics),
@@ -224,6 +244,12 @@ def build_runtime(
         if redis is not None or settings.redis_url is not None:
             services.add_health_check("redis", limiter.check)
             runtime.readiness_checks["redis"] = limiter.check
+    runtime.upstreams = attach_upstreams(
+        runtime,
+        configs,
+        manager=upstreams,
+        observer=metrics.upstream if metrics is not None else None,
+    )
     if metrics is not None:
         services.on_truncated = metrics.response_truncated
     runtime.metrics = metrics

@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "StdioCommand": "mcp_testkit.servers",
     "find_free_port": "mcp_testkit.servers",
     # clients and the wire
+    "ClientConnectError": "mcp_testkit.clients",
     "LiveTarget": "mcp_testkit.clients",
     "TRANSPORTS": "mcp_testkit.clients",
     "TransportName": "mcp_testkit.clients",
@@ -43,6 +44,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "TRANSPORTS",
+    "ClientConnectError",
     "ContinuationProbe",
     "ContractSuite",
     "JwksServer",
@@ -66,7 +68,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mcp_testkit.clients import TRANSPORTS, LiveTarget, TransportName, start_target
+    from mcp_testkit.clients import (
+        TRANSPORTS,
+        ClientConnectError,
+        LiveTarget,
+        TransportName,
+        start_target,
+    )
     from mcp_testkit.contract import (
         ContinuationProbe,
         ContractSuite,

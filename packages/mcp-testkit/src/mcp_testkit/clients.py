@@ -23,7 +23,6 @@ from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 from mcp_testkit.servers import (
     ServerFactory,
     ServerProcess,
-    ServerStartError,
     ServerTarget,
     StdioCommand,
 )
@@ -33,6 +32,7 @@ __all__ = [
     "HTTP_TRANSPORTS",
     "TARGET_TOKEN",
     "TRANSPORTS",
+    "ClientConnectError",
     "ClientFactory",
     "LiveTarget",
     "TransportName",
@@ -46,6 +46,10 @@ ERA_OF: Final[dict[str, str]] = {
     "http-2025-11-25": LEGACY_VERSION,
     "http-2026-07-28": MODERN_VERSION,
 }
+
+
+class ClientConnectError(RuntimeError):
+    """A client could not connect (refused, or the stdio process died); with the server log."""
 
 
 class _TargetToken:
@@ -152,7 +156,7 @@ class LiveTarget:
             try:
                 await stack.enter_async_context(client)
             except Exception as exc:
-                raise ServerStartError(self._connect_failure(transport, exc)) from exc
+                raise ClientConnectError(self._connect_failure(transport, exc)) from exc
             yield client
 
     def _connect_failure(self, transport: TransportName, exc: Exception) -> str:

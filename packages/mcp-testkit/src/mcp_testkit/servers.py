@@ -20,7 +20,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -109,8 +109,6 @@ class ServerTarget:
 
     def with_env(self, **env: str) -> ServerTarget:
         """A copy with extra environment variables (for example a tiny rate limit)."""
-        from dataclasses import replace
-
         return replace(self, env={**self.env, **env})
 
 

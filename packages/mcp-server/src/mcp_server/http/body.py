@@ -9,7 +9,6 @@ the scope check, the limiter and the access log share one parse.
 
 from __future__ import annotations
 
-
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

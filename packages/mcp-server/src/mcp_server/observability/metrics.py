@@ -103,6 +103,7 @@ class _Families:
     upstream_duration: Histogram
     circuit_state: Gauge
     pin_mismatch: Counter
+    limiter_errors: Counter
 
 
 _families: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
@@ -168,6 +169,12 @@ def _families_for(registry: CollectorRegistry) -> _Families:
                 "mcp_upstream_pin_mismatch_total",
                 "Upstream tool definitions that no longer match their approved pin.",
                 ("upstream",),
+                registry=reg,
+            ),
+            limiter_errors=Counter(
+                "mcp_rate_limit_store_errors_total",
+                "Rate-limit store (Redis) failures; each admitted (open) or refused (closed).",
+                (),
                 registry=reg,
             ),
         )  # fmt: skip
@@ -296,6 +303,10 @@ class Metrics:
     def auth_failure(self, reason: str) -> None:
         """Credentials refused; ``reason`` is a short fixed code (``expired``, ``scope`` ...)."""
         self._bind_simple("auth", reason).inc()
+
+    def limiter_error(self, _exc: BaseException | None = None) -> None:
+        """The rate-limit store failed (``build_limiter(on_error=...)``)."""
+        self._f.limiter_errors.inc()
 
     def response_truncated(self, tool: str | None) -> None:
         """A tool result was cut at the size limit."""
