@@ -11,10 +11,10 @@ import pytest
 from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from mcp_testkit.asgi import RunningApp, running_asgi
 
 from mcp_server import Settings, mount_mcp
 from mcp_server.app import create_app
+from mcp_testkit.asgi import RunningApp, running_asgi
 
 JSON = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 

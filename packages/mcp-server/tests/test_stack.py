@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from mcp_testkit.asgi import RunningApp, running_asgi
-from mcp_testkit.jwt import JwtIssuer
 from prometheus_client import CollectorRegistry
 
 from mcp_server import Settings, mount_mcp
+from mcp_testkit.asgi import RunningApp, running_asgi
+from mcp_testkit.jwt import JwtIssuer
 
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 

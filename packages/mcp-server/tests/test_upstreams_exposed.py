@@ -12,12 +12,12 @@ import pytest
 from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from mcp_testkit.asgi import running_asgi
-from mcp_testkit.fakes import FakeHttpServer, read_events
-from mcp_testkit.jwt import JwtIssuer
 from prometheus_client import CollectorRegistry
 
 from mcp_server import Settings, mount_mcp
+from mcp_testkit.asgi import running_asgi
+from mcp_testkit.fakes import FakeHttpServer, read_events
+from mcp_testkit.jwt import JwtIssuer
 
 
 def write_file(tmp_path: Path, url: str, *, expose: bool = True) -> Path:
