@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import httpx
@@ -18,13 +17,9 @@ import pytest
 from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import SSETransport, StreamableHttpTransport
-from starlette.applications import Starlette
 
 from mcp_server import Settings, mount_mcp
-from mcp_server.auth import build_auth
-from mcp_server.http.sse import mcp_paths, sse_paths, sse_routes
-from mcp_server.mount import build_chain
-from mcp_server.server import build_runtime
+from mcp_server.http.sse import mcp_paths, sse_paths
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.jwt import JwtIssuer
 
@@ -141,29 +136,18 @@ async def test_message_endpoint_enforces_body_limit_and_rate_limit() -> None:
             assert "retry-after" in limited.headers
 
 
-def auth_app(jwt_issuer: JwtIssuer) -> Starlette:
-    """The SSE routes with auth in the chain, built the way ``mount_mcp`` builds them."""
-    cfg = settings(
+async def test_auth_applies_and_sessions_stay_with_their_principal(
+    jwt_issuer: JwtIssuer,
+) -> None:
+    app = sse_app(
         auth_mode="jwt",
         auth_jwt_jwks_url=jwt_issuer.jwks_url,
         auth_jwt_issuer=jwt_issuer.issuer,
         auth_jwt_audience=jwt_issuer.audience,
         auth_required_scopes=["mcp:read"],
     )
-    runtime = build_runtime(cfg)
-    setup = build_auth(cfg, runtime.specs)
-    assert setup is not None
-    runtime.http_middleware.insert(0, setup.wrap)  # step 4 of the chain, before the limiter
-    mcp_app = runtime.mcp.http_app(path=cfg.http_path, stateless_http=True, json_response=True)
-    routes = sse_routes(runtime, partial(build_chain, runtime))
-    return Starlette(routes=routes, lifespan=mcp_app.lifespan)
-
-
-async def test_auth_applies_and_sessions_stay_with_their_principal(
-    jwt_issuer: JwtIssuer,
-) -> None:
     alice = jwt_issuer.token(sub="alice")
-    with running_asgi(auth_app(jwt_issuer)) as srv:
+    with running_asgi(app) as srv:
         async with httpx.AsyncClient() as http:
             refused = await http.get(f"{srv.url}/mcp/sse")
             assert refused.status_code == 401
