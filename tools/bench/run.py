@@ -1,0 +1,355 @@
+"""``nox -s bench``: the full production stack against bare FastMCP, and the other numbers.
+
+Starts a throw-away Redis, bare FastMCP (tools/bench/reference_server.py) and
+``mcp-server serve`` in several layer sets (mounted only; + auth; + Redis limits; + logs;
++ metrics; full), each a real process pinned to core 0, and drives ``tools/call health``
+from a load generator process pinned to core 1 (tools/bench/loadgen.py), in interleaved
+rounds at each concurrency so a busy machine slows every variant alike. Then: Redis
+round trips per call (``INFO commandstats``), RSS over many calls, stdio cold start, and
+``search`` latency over generated corpora (tools/bench/search_bench.py).
+
+Prints a table; writes JSON (``--json``) and the markdown section of docs/benchmarks.md
+(``--markdown``). Asserts nothing about speed: numbers depend on the machine.
+
+    uv run nox -s bench                 # about 8 minutes
+    uv run nox -s bench -- --quick      # a smoke run, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import redis  # noqa: E402
+
+from loadgen import build_request, rss_bytes  # noqa: E402
+from report import conditions, markdown, summarize, write_markdown  # noqa: E402
+from stack import (  # noqa: E402
+    HERE,
+    VARIANTS,
+    Server,
+    clean_env,
+    loadgen_cpus,
+    pin,
+    server_cpus,
+    start_ours,
+    start_reference,
+    workdir,
+)
+
+ROOT = HERE.parent.parent
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+class LoadGen:
+    """The load generator process: one JSON job in, one JSON result out."""
+
+    def __init__(self) -> None:
+        cpus = loadgen_cpus()
+        env = clean_env({"BENCH_LOADGEN_CPUS": ",".join(map(str, sorted(cpus))) if cpus else ""})
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "loadgen.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def run(self, server: Server, **job: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        job = {"port": server.port, "server_pid": server.pid, "token": server.token, **job}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the load generator died")
+        result: dict[str, Any] = json.loads(line)
+        if "failed" in result:
+            raise RuntimeError(f"load against {server.name} failed: {result['failed']}")
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def commandstats(client: redis.Redis) -> dict[str, int]:
+    stats: dict[str, Any] = client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def redis_round_trips(
+    gen: LoadGen, server: Server, client: redis.Redis, calls: int
+) -> dict[str, Any]:
+    """Commands Redis served per ``tools/call`` (INFO itself excluded)."""
+    before = commandstats(client)
+    result = gen.run(server, concurrency=1, duration=0, warmup=0, calls=calls)
+    after = commandstats(client)
+    delta = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0) > 0}
+    delta.pop("info", None)
+    sent = result["sent"]
+    return {"requests": sent, "commands": delta, "per_call": sum(delta.values()) / sent}
+
+
+def stdio_first_list_ms(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    """Spawn → the answer to a ``tools/list`` written at once (no handshake in 2026-07-28)."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": MODERN_META}}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    pin(proc.pid, server_cpus())
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        proc.stdin.flush()
+        buf = b""
+        deadline = start + 120
+        while b"\n" not in buf:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.perf_counter()))
+            chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
+            if not chunk:
+                raise RuntimeError(f"{argv}: no tools/list answer")
+            buf += chunk
+        took = (time.perf_counter() - start) * 1000
+        answer = json.loads(buf.split(b"\n", 1)[0])
+        if "result" not in answer:
+            raise RuntimeError(f"{argv}: {answer}")
+        return took
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stdio_cold_start(runs: int) -> dict[str, Any]:
+    ours = [sys.executable, "-m", "mcp_server.cli", "stdio"]
+    reference = [sys.executable, str(HERE / "reference_server.py"), "--stdio"]
+    times: dict[str, list[float]] = {"ours": [], "reference": []}
+    with tempfile.TemporaryDirectory() as cwd:
+        env = clean_env()
+        for name, argv in (("ours", ours), ("reference", reference)):  # warm the page cache
+            stdio_first_list_ms(argv, env, cwd)
+        for i in range(runs):
+            order = [("ours", ours), ("reference", reference)]
+            for name, argv in order if i % 2 == 0 else order[::-1]:
+                times[name].append(stdio_first_list_ms(argv, env, cwd))
+    ours_ms, ref_ms = statistics.median(times["ours"]), statistics.median(times["reference"])
+    return {
+        "runs": runs,
+        "ours_ms": round(ours_ms, 1),
+        "reference_ms": round(ref_ms, 1),
+        "ratio": round(ours_ms / ref_ms, 3),
+        "samples_ms": {k: [round(x, 1) for x in v] for k, v in times.items()},
+    }
+
+
+def search_latency(sizes: str, queries: int) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "search.json"
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "search_bench.py"),
+                "--sizes",
+                sizes,
+                "--queries",
+                str(queries),
+                "--json",
+                str(out),
+            ],
+            check=True,
+            env=clean_env(),
+        )
+        results: list[dict[str, Any]] = json.loads(out.read_text())["results"]
+        return results
+
+
+def print_row(row: dict[str, Any]) -> None:
+    print(
+        f"  r{row['round']} c={row['concurrency']:<3} {row['variant']:<10} "
+        f"{row['calls_per_s']:>8.0f}/s  p50 {row['p50_us'] / 1000:6.2f} ms  "
+        f"p99 {row['p99_us'] / 1000:6.2f} ms  cpu {row['cpu_us_per_call']:6.0f} µs  "
+        f"err {row['errors']}",
+        flush=True,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run: short and small")
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--duration", type=float, help="measured seconds per job")
+    p.add_argument("--warmup", type=float, help="unmeasured seconds before each job")
+    p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="of: " + ",".join(VARIANTS))
+    p.add_argument("--rss-calls", type=int)
+    p.add_argument("--redis-calls", type=int)
+    p.add_argument("--stdio-runs", type=int)
+    p.add_argument("--search-sizes")
+    p.add_argument("--search-queries", type=int)
+    p.add_argument("--json", type=Path, help="default tools/bench/results/latest.json")
+    p.add_argument("--markdown", type=Path, help="default docs/benchmarks.md (not with --quick)")
+    p.add_argument("--no-markdown", action="store_true")
+    args = p.parse_args(argv)
+    full = {
+        "rounds": 3,
+        "duration": 3.0,
+        "warmup": 0.5,
+        "rss_calls": 100_000,
+        "redis_calls": 2000,
+        "stdio_runs": 5,
+        "search_sizes": "1000,10000,100000",
+        "search_queries": 200,
+    }
+    quick = {
+        "rounds": 1,
+        "duration": 0.5,
+        "warmup": 0.2,
+        "rss_calls": 500,
+        "redis_calls": 50,
+        "stdio_runs": 1,
+        "search_sizes": "1000",
+        "search_queries": 20,
+    }
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.json is None:
+        name = "quick.json" if args.quick else "latest.json"
+        args.json = HERE / "results" / name
+    if args.markdown is None and not args.quick and not args.no_markdown:
+        args.markdown = ROOT / "docs" / "benchmarks.md"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    began = time.monotonic()
+    result: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "conditions": conditions(),
+        "settings": {
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "concurrency": levels,
+            "variants": variants,
+        },
+        "pinning": f"servers on CPU {sorted(server_cpus() or [])}, load generator on "
+        f"{sorted(loadgen_cpus() or [])}"
+        if server_cpus()
+        else "none (one usable core)",
+        "notes": [],
+    }
+    from mcp_testkit.redis import start_redis  # the testkit's provider chain
+
+    redis_server = start_redis()
+    client = redis.Redis.from_url(redis_server.url)
+    info: dict[str, Any] = client.info("server")
+    result["redis_version"] = info.get("redis_version")
+    pin(int(info["process_id"]), loadgen_cpus())
+    servers: dict[str, Server] = {}
+    gen: LoadGen | None = None
+    with workdir() as tmp:
+        try:
+            servers["reference"] = start_reference(Path(tmp))
+            for name in variants:
+                servers[name] = start_ours(name, Path(tmp), redis_server.url)
+            for server in servers.values():
+                server.wait_ready(build_request(server.port, "/mcp", "health", server.token))
+            gen = LoadGen()
+            print(f"servers up after {time.monotonic() - began:.1f}s; warming up", flush=True)
+            for server in servers.values():
+                gen.run(server, concurrency=8, duration=args.warmup * 2, warmup=args.warmup)
+            rows: list[dict[str, Any]] = []
+            names = list(servers)
+            for rnd in range(args.rounds):
+                for conc in levels:
+                    shift = (rnd * len(levels) + levels.index(conc)) % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        row = gen.run(
+                            servers[name],
+                            concurrency=conc,
+                            duration=args.duration,
+                            warmup=args.warmup,
+                        )
+                        row |= {"round": rnd + 1, "concurrency": conc, "variant": name}
+                        rows.append(row)
+                        print_row(row)
+            result["runs"] = rows
+            result["summary"] = summarize(rows)
+            result["redis_round_trips"] = {
+                name: redis_round_trips(gen, servers[name], client, args.redis_calls)
+                for name in variants
+                if "redis" in VARIANTS[name]
+            }
+            target = servers.get("full") or servers[variants[-1]]
+            before = rss_bytes(target.pid)
+            load = gen.run(target, concurrency=32, duration=0, warmup=0, calls=args.rss_calls)
+            after = rss_bytes(target.pid)
+            result["rss"] = {
+                "variant": target.name,
+                "calls": load["sent"],
+                "errors": load["errors"],
+                "before_mb": round(before / 2**20, 2),
+                "after_mb": round(after / 2**20, 2),
+                "growth_pct": round((after - before) / before * 100, 2),
+            }
+        finally:
+            if gen is not None:
+                gen.close()
+            for server in servers.values():
+                server.stop()
+            for name, server in servers.items():
+                result.setdefault("server_log_tails", {})[name] = server.log_tail(300)
+            client.close()
+            redis_server.close()
+    print("stdio cold start ...", flush=True)
+    result["stdio_cold_start"] = stdio_cold_start(args.stdio_runs)
+    print("search latency ...", flush=True)
+    result["search"] = search_latency(args.search_sizes, args.search_queries)
+    result["conditions"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["total_s"] = round(time.monotonic() - began, 1)
+    section = markdown(result)
+    print(section)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    if args.markdown is not None:
+        write_markdown(args.markdown, section)
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
