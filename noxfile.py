@@ -68,8 +68,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; --strict turns every warning (dead link, page
-    missing from the nav) into a failure."""
+    """mkdocs build --strict: any warning (dead link, page missing from the nav) fails."""
     _sync(session)
     site = Path(session.create_tmp()) / "site"
     session.run(
