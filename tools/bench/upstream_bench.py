@@ -56,7 +56,7 @@ async def bench_fail_fast(calls: int) -> None:
         health_interval_s=0,
     )
     async with UpstreamManager([config]) as manager:
-        while manager.status()["down"].state != "down":  # the one reconnect gave up
+        while manager.status()["down"].state != "down":  # noqa: ASYNC110 (the reconnect gives up)
             await asyncio.sleep(0.01)
         while manager.status()["down"].circuit != "open":  # a real connect attempt fails
             with contextlib.suppress(UpstreamError):

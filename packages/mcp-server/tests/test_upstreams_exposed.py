@@ -20,7 +20,9 @@ from mcp_testkit.fakes import FakeHttpServer, read_events
 from mcp_testkit.jwt import JwtIssuer
 
 
-def write_file(tmp_path: Path, url: str, *, expose: bool = True) -> Path:
+def write_file(
+    tmp_path: Path, url: str, *, expose: bool = True, tools: str = '"echo", "headers"'
+) -> Path:
     path = tmp_path / "upstreams.toml"
     path.write_text(
         "[[upstreams]]\n"
@@ -28,7 +30,7 @@ def write_file(tmp_path: Path, url: str, *, expose: bool = True) -> Path:
         'transport = "http"\n'
         f'url = "{url}"\n'
         'headers = { "X-Upstream-Key" = "${UPSTREAM_KEY}" }\n'
-        'allow_tools = ["echo", "headers"]\n'
+        f"allow_tools = [{tools}]\n"
         f"expose = {'true' if expose else 'false'}\n"
         "timeout_s = 5\n"
         "required = true\n"
@@ -97,6 +99,29 @@ async def test_exposed_tools_never_see_the_callers_token(
         assert sent.get("x-upstream-key") == "static-upstream-key"
     calls = [r for r in requests if r["method"] == "tools/call"]
     assert any(r["headers"].get("x-request-id") == "canary-request-1" for r in calls)
+
+
+async def test_oversized_upstream_results_are_refused_like_local_ones(
+    tmp_path: Path,
+    fake_http_upstream: Callable[..., FakeHttpServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    upstream = fake_http_upstream(log=tmp_path / "u.jsonl")
+    monkeypatch.setenv("UPSTREAM_KEY", "k")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        upstreams_file=write_file(tmp_path, upstream.url, tools='"big"'),
+        max_response_bytes=4096,
+    )
+    app = FastAPI()
+    mount_mcp(app, settings, metrics_registry=CollectorRegistry())
+    with running_asgi(app) as srv:
+        async with Client(f"{srv.url}/mcp") as client:
+            small = await client.call_tool("docs_big", {"size": 100})
+            assert not small.is_error
+            big = await client.call_tool("docs_big", {"size": 20000}, raise_on_error=False)
+    assert big.is_error
+    assert "4096" in big.content[0].text  # type: ignore[union-attr]
 
 
 async def test_upstream_failures_are_tool_errors_and_readiness_fails(

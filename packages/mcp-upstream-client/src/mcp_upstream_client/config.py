@@ -75,7 +75,7 @@ class UpstreamConfig(_Strict):
     env: dict[str, SecretStr] = Field(default_factory=dict)
     cwd: str | None = None
     allow_tools: list[str] = Field(default_factory=list)
-    expose: bool = True
+    expose: bool = False  # opt-in: re-offering an upstream's tools is a decision
     timeout_s: float = Field(10.0, gt=0, le=3_600)
     connect_timeout_s: float | None = Field(None, gt=0, le=3_600)
     required: bool = False
