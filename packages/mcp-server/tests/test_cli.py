@@ -57,3 +57,34 @@ def test_serve_refuses_conformance_fixtures_off_loopback() -> None:
     proc = run("serve", "--host", "0.0.0.0", "--port", "1", MCP_CONFORMANCE="true")
     assert proc.returncode == 2
     assert "MCP_CONFORMANCE" in proc.stderr
+
+
+def test_check_validates_the_upstream_file(tmp_path: pytest.TempPathFactory) -> None:
+    good = tmp_path / "ok.toml"  # type: ignore[operator]
+    good.write_text(
+        '[[upstreams]]\nname = "docs"\ntransport = "http"\nurl = "https://docs.example/mcp"\n'
+        'headers = { Authorization = "Bearer ${DOCS_TOKEN}" }\nallow_tools = ["search"]\n'
+    )
+    proc = run("check", MCP_UPSTREAMS_FILE=str(good), DOCS_TOKEN="very-secret-token")
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["upstreams"][0]["name"] == "docs"
+    assert "very-secret-token" not in proc.stdout
+
+    bad = tmp_path / "bad.toml"  # type: ignore[operator]
+    bad.write_text('[[upstreams]]\nname = "docs"\ntransport = "http"\ntimeout_s = -1\n')
+    proc = run("check", MCP_UPSTREAMS_FILE=str(bad))
+    assert proc.returncode == 2
+    assert "'docs'" in proc.stderr
+    assert "timeout_s" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    proc = run("check", MCP_UPSTREAMS_FILE=str(good))  # DOCS_TOKEN unset
+    assert proc.returncode == 2
+    assert "DOCS_TOKEN" in proc.stderr
+
+
+def test_pin_without_upstreams_says_so() -> None:
+    proc = run("pin")
+    assert proc.returncode == 2
+    assert "MCP_UPSTREAMS_FILE" in proc.stderr

@@ -237,12 +237,13 @@ def build_runtime(
             "failure_mode": settings.rate_limit_failure_mode,
         }
     )
+    describe["upstreams"] = [config.redacted() for config in configs]
     services.extra["describe"] = describe
     if limiter is not None:
         runtime.http_middleware.append(partial(RateLimitMiddleware, policy=limiter))
         runtime.resources.append(partial(_closing, limiter))
         if redis is not None or settings.redis_url is not None:
-            services.add_health_check("redis", limiter.check)
+            services.add_health_check("redis", limiter.recent_check)
             runtime.readiness_checks["redis"] = limiter.check
     runtime.upstreams = attach_upstreams(
         runtime,

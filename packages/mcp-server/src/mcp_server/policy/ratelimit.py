@@ -329,7 +329,16 @@ class RateLimitPolicy:
         return Decision(True, rule.limit, rule.limit, 0.0, 0.0, rule, degraded=True)
 
     async def check(self) -> CheckResult:
-        """Health of the store, for ``/readyz`` and the ``health`` tool."""
+        """Health of the store, for ``/readyz``: always asks the store."""
+        return await self.backend.check()
+
+    async def recent_check(self) -> CheckResult:
+        """Health of the store for the ``health`` tool: a backend that remembers its last
+        answer (Redis) reuses one under a second old instead of asking again."""
+        recent = getattr(self.backend, "recent_check", None)
+        if recent is not None:
+            result: CheckResult = await recent()
+            return result
         return await self.backend.check()
 
     async def aclose(self) -> None:
