@@ -112,9 +112,28 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def conformance(session: nox.Session) -> None:
-    """The official MCP conformance suite against a live server: tools/conformance/run.py."""
-    script = ROOT / "tools" / "conformance" / "run.py"
-    if not script.exists():
-        session.skip(f"{script.relative_to(ROOT)} does not exist yet")
+    """The official MCP conformance suite: server suite, then client suite.
+
+    Server: tools/conformance/run.py against a live `mcp-server serve`. Client:
+    tools/conformance/run_client.py --suite all against the upstream client manager.
+    ``-- server ARGS`` or ``-- client ARGS`` runs one of them with its own options; any
+    other arguments go to the server runner alone, as before.
+    """
+    runners = {
+        "server": ROOT / "tools" / "conformance" / "run.py",
+        "client": ROOT / "tools" / "conformance" / "run_client.py",
+    }
+    args = list(session.posargs)
+    if args and args[0] in runners:
+        plan = [(args[0], args[1:])]
+    elif args:
+        plan = [("server", args)]
+    else:
+        plan = [("server", []), ("client", ["--suite", "all"])]
+    for name, _ in plan:
+        if not runners[name].exists():
+            session.error(f"{runners[name].relative_to(ROOT)} does not exist")
     _sync(session)
-    session.run("python", str(script), *session.posargs)
+    for name, runner_args in plan:
+        session.log(f"conformance: {name} suite")
+        session.run("python", str(runners[name]), *runner_args)

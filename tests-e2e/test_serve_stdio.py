@@ -4,6 +4,7 @@ HTTP in both protocol eras and over stdio, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -13,8 +14,10 @@ import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 
+from mcp_testkit.servers import ServerFactory, ServerProcess
+
 if TYPE_CHECKING:  # pytest imports conftest itself (importlib mode); types only here
-    from conftest import ServeProcess, ServeStarter
+    from conftest import ServeTargetMaker
 
 BUILTIN_TOOLS = {"health", "metadata", "search", "fetch"}
 QUERY = "webhooks"  # a word of the bundled sample corpus (documents/samples/api/webhooks.md)
@@ -33,7 +36,7 @@ def _check_search_page(page: Any) -> list[dict[str, Any]]:
     return list(results)
 
 
-async def test_modern_http_client_lists_and_calls_tools(served: ServeProcess) -> None:
+async def test_modern_http_client_lists_and_calls_tools(served: ServerProcess) -> None:
     async with Client(served.mcp_url) as client:
         assert client.protocol_version == "2026-07-28"
         names = {tool.name for tool in await client.list_tools()}
@@ -51,7 +54,7 @@ async def test_modern_http_client_lists_and_calls_tools(served: ServeProcess) ->
         assert QUERY in doc["text"].lower()
 
 
-async def test_legacy_http_client_lists_and_calls_tools(served: ServeProcess) -> None:
+async def test_legacy_http_client_lists_and_calls_tools(served: ServerProcess) -> None:
     transport = StreamableHttpTransport(served.mcp_url)
     async with Client(transport, mode="legacy") as client:
         assert client.initialize_result is not None  # the 2025-11-25 handshake happened
@@ -62,7 +65,7 @@ async def test_legacy_http_client_lists_and_calls_tools(served: ServeProcess) ->
         _check_search_page(search.structured_content)
 
 
-def test_readme_curl_request(served: ServeProcess) -> None:
+def test_readme_curl_request(served: ServerProcess) -> None:
     """The exact 2026-07-28 request the README shows, sent as curl sends it."""
     response = httpx.post(
         served.mcp_url,
@@ -96,11 +99,11 @@ def test_readme_curl_request(served: ServeProcess) -> None:
     _check_search_page(body["result"]["structuredContent"])
 
 
-def test_probes_answer(served: ServeProcess) -> None:
-    health = httpx.get(f"{served.base}/healthz", timeout=10)
+def test_probes_answer(served: ServerProcess) -> None:
+    health = httpx.get(f"{served.url}/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
-    ready = httpx.get(f"{served.base}/readyz", timeout=10)
+    ready = httpx.get(f"{served.url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
 
 
@@ -121,12 +124,15 @@ async def test_stdio_lists_and_calls_tools(
         _check_search_page(search.structured_content)
 
 
-def test_sigterm_stops_serve_cleanly(start_serve: ServeStarter, tmp_path: Path) -> None:
-    with start_serve(tmp_path, "--graceful-timeout", str(GRACEFUL_TIMEOUT_S)) as server:
-        assert httpx.get(f"{server.base}/healthz", timeout=10).status_code == 200
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            code = server.proc.wait(GRACEFUL_TIMEOUT_S + 10)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running after SIGTERM:\n{server.output()}") from None
-        assert code == 0, f"exit code {code} after SIGTERM:\n{server.output()}"
+def test_sigterm_stops_serve_cleanly(
+    make_serve_target: ServeTargetMaker, mcp_server_process: ServerFactory, tmp_path: Path
+) -> None:
+    target = make_serve_target(tmp_path, args=["--graceful-timeout", str(GRACEFUL_TIMEOUT_S)])
+    server = mcp_server_process.start_target(target)
+    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    os.kill(server.pid, signal.SIGTERM)  # the server itself, as an orchestrator would
+    try:
+        code = server.wait(GRACEFUL_TIMEOUT_S + 10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after SIGTERM:\n{server.logs()}") from None
+    assert code == 0, f"exit code {code} after SIGTERM:\n{server.logs()}"

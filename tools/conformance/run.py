@@ -24,17 +24,15 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; the lock has none
+
+from mcp_testkit.servers import ServerProcess, ServerStartError
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -107,21 +105,18 @@ def load_expected(path: Path) -> dict[str, str]:
     return server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def server_command() -> list[str]:
     """The installed ``mcp-server`` script next to this interpreter, else ``-m``."""
     script = shutil.which("mcp-server", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "mcp_server.cli"]
 
 
-def start_server(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """``mcp-server serve`` with fixtures and sessions on, from a clean MCP_* environment."""
+def start_server(workdir: Path) -> ServerProcess:
+    """``mcp-server serve`` with fixtures and sessions on, from a clean MCP_* environment.
+
+    The testkit's ``ServerProcess`` picks the port, waits for ``/healthz`` and keeps the
+    logs in ``workdir``; stop it with ``stop(STOP_TIMEOUT_S)``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     env.update(
         MCP_CONFORMANCE="true",
@@ -132,39 +127,18 @@ def start_server(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Pat
         MCP_RATE_LIMIT_DEFAULT="100000/minute",
         MCP_LOG_FORMAT="json",
     )
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir,  # no stray .env is picked up
+    try:
+        return ServerProcess.start(
+            [*server_command(), "serve", "--host", "{host}", "--port", "{port}"],
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            inherit_env=False,  # env is already this environment minus MCP_*
+            cwd=workdir,  # no stray .env is picked up
+            startup_timeout=STARTUP_TIMEOUT_S,
+            log_dir=workdir,
+            name="mcp-server",
         )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(
-                f"conformance: mcp-server exited with {proc.returncode}:\n{log_path.read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return proc, log_path
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    sys.exit(f"conformance: mcp-server did not answer /healthz in {STARTUP_TIMEOUT_S:.0f}s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    except ServerStartError as exc:
+        sys.exit(f"conformance: {exc}")
 
 
 def run_revision(
@@ -263,18 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output or Path(tempfile.mkdtemp(prefix="mcp-conformance-"))
     out.mkdir(parents=True, exist_ok=True)
 
-    proc = None
+    server = None
     url = args.url
     if url is None:
-        port = free_port()
-        proc, log_path = start_server(port, out)
-        url = f"http://127.0.0.1:{port}/mcp"
-        print(f"conformance: mcp-server (MCP_CONFORMANCE=true) at {url}; log {log_path}")
+        server = start_server(out)
+        url = server.mcp_url
+        print(
+            f"conformance: mcp-server (MCP_CONFORMANCE=true) at {url};"
+            f" logs {server.stdout_path}, {server.stderr_path}"
+        )
     try:
         runs = {rev: run_revision(tools, url, rev, out / rev, args.scenario) for rev in chosen}
     finally:
-        if proc is not None:
-            stop_server(proc)
+        if server is not None:
+            server.stop(STOP_TIMEOUT_S)
 
     report(runs, expected)
     partial_run = bool(args.revision or args.scenario)

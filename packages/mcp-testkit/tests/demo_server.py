@@ -22,6 +22,9 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
+# Only the request-body plumbing comes from the testkit; the server itself stays foreign.
+from mcp_testkit.asgi import read_body, replay
+
 DOCS = {f"doc-{i:02d}": f"Document {i} about apples and pears. " * (1 + i) for i in range(23)}
 DOCS["big"] = "".join(f"line {i:04d} of the big document\n" for i in range(400))
 CHUNK = 1000
@@ -102,12 +105,7 @@ def http_app() -> Any:
         if scope["path"].startswith("/.well-known/oauth-protected-resource") and token:
             meta = {"resource": f"http://{host}/mcp", "authorization_servers": []}
             return await answer(send, 200, meta, [])
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive)
         if crash_on and crash_on in body:
             return await answer(send, 500, {"error": "boom"}, [])
         if token and dict(scope["headers"]).get(b"authorization") != f"Bearer {token}".encode():
@@ -129,16 +127,7 @@ def http_app() -> Any:
                 }
                 rpc = {"jsonrpc": "2.0", "id": message.get("id"), "error": rpc_error}
                 return await answer(send, 429, rpc, [(b"retry-after", b"60")])
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await inner(scope, replay, send)
+        return await inner(scope, replay(body, receive), send)
 
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,16 +109,32 @@ def test_missing_or_bad_folder_is_a_clear_error(tmp_path: Path) -> None:
         SqliteFtsSource.from_directory(file)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable folders")
-def test_unreadable_folder_is_a_clear_error(tmp_path: Path) -> None:  # pragma: no cover
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0)
-    try:
-        with pytest.raises(DocumentsError, match="not readable"):
-            SqliteFtsSource.from_directory(locked)
-    finally:
-        locked.chmod(0o700)
+def test_unreadable_sources_are_clear_errors_or_skipped_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures that happen for every user, root included (file modes do not stop root)."""
+    # MCP_DOCS_DIR that cannot be read as a folder: start-up stops with one clear line.
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone")
+    with pytest.raises(DocumentsError, match=r"^MCP_DOCS_DIR: .*dangling does not exist"):
+        default_source(load_settings(docs_dir=dangling))
+    regular = write(tmp_path, "regular.md", "# a file, not a folder")
+    with pytest.raises(DocumentsError, match=r"^MCP_DOCS_DIR: .*regular\.md is not a directory"):
+        default_source(load_settings(docs_dir=regular))
+    # One file that cannot be read (its link target is gone): logged and skipped, the rest
+    # is served.
+    root = tmp_path / "docs"
+    write(root, "ok.md", "# ok")
+    (root / "broken.md").symlink_to(root / "deleted.md")
+    with caplog.at_level(logging.WARNING, logger="mcp_server.documents.files"):
+        source = SqliteFtsSource.from_directory(root)
+    assert source.get_now("ok") is not None
+    assert source.get_now("broken") is None
+    assert any(
+        "skipping unreadable" in record.getMessage() and "broken.md" in record.getMessage()
+        for record in caplog.records
+    ), caplog.text
+    source.close()
 
 
 def test_default_source_uses_docs_dir_or_samples(tmp_path: Path) -> None:

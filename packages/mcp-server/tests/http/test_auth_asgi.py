@@ -20,13 +20,13 @@ from fastmcp.server.dependencies import get_access_token, get_http_request
 from mcp import MCPError
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.auth import AuthSetup, build_auth
 from mcp_server.http.context import SCOPE_KEY, RequestContext, get_request_context
 from mcp_server.registry import ToolSpec
 from mcp_server.settings import Settings
-from mcp_testkit.asgi import RunningApp, running_asgi
+from mcp_testkit.asgi import RunningApp, read_body, replay, running_asgi
 from mcp_testkit.jwt import JwtIssuer
 
 ADMIN_SCOPE = "admin:write"
@@ -47,12 +47,7 @@ class ContextFromBody:
         rid = headers.get(b"x-request-id", uuid.uuid4().hex.encode()).decode()
         ctx = RequestContext(request_id=rid)
         scope[SCOPE_KEY] = ctx
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         try:
             msg = json.loads(body) if body else None
         except ValueError:
@@ -61,16 +56,7 @@ class ContextFromBody:
             ctx.method, ctx.rpc_id = msg.get("method"), msg.get("id")
             if ctx.method == "tools/call" and self.fill_tool:
                 ctx.tool = (msg.get("params") or {}).get("name")
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def make_mcp() -> FastMCP:

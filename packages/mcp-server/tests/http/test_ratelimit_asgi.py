@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.http.body import BodyMiddleware
@@ -23,6 +20,7 @@ from mcp_server.http.responses import RATE_LIMITED, UNAVAILABLE
 from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
 from mcp_server.registry import ToolSpec
 from mcp_server.settings import load_settings
+from mcp_testkit.asgi import read_body, replay, serving_asgi
 from mcp_testkit.redis import RedisServer
 
 SPECS = [
@@ -33,12 +31,7 @@ SPECS = [
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Stands in for FastMCP: answers every request with an empty JSON-RPC result."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     rpc_id = orjson.loads(body).get("id") if body else None
     payload = orjson.dumps({"jsonrpc": "2.0", "id": rpc_id, "result": {}})
     await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -60,29 +53,14 @@ class ContextShim:
         ctx = RequestContext(request_id="rid-1", client_addr="127.0.0.1")
         subject = headers.get(b"x-test-subject")
         ctx.subject = subject.decode() if subject else None
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if body:
             msg = orjson.loads(body)
             ctx.method, ctx.rpc_id = msg.get("method"), msg.get("id")
             if ctx.method == "tools/call":
                 ctx.tool = msg["params"]["name"]
         scope[SCOPE_KEY] = ctx
-
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return dict(await receive())
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def _call(tool: str, rpc_id: int = 7) -> dict[str, Any]:
@@ -210,25 +188,6 @@ async def test_dead_redis_closed_is_503_and_open_admits(
 # --- one real server ---------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _uvicorn(app: ASGIApp) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 async def test_real_uvicorn_behind_the_real_front_of_the_chain(redis_url: str) -> None:
     settings = load_settings(redis_url=redis_url, rate_limit_tools={"search": "1/minute"})
     policy = build_limiter(settings, SPECS)
@@ -238,7 +197,10 @@ async def test_real_uvicorn_behind_the_real_front_of_the_chain(redis_url: str) -
         paths={"/mcp"},
     )
     try:
-        async with _uvicorn(app) as base, httpx.AsyncClient(base_url=base) as client:
+        async with (
+            serving_asgi(app, lifespan="off") as srv,
+            httpx.AsyncClient(base_url=srv.url) as client,
+        ):
             assert (await client.post("/mcp", json=_call("search"))).status_code == 200
             resp = await client.post(
                 "/mcp", json=_call("search", 3), headers={"x-request-id": "abc-123"}

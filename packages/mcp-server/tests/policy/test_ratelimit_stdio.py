@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
-import socket
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import uvicorn
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from mcp import MCPError
 
 from mcp_server.http.responses import RATE_LIMITED
 from mcp_server.policy.stdio_limits import local_subject
+from mcp_testkit.asgi import serving_asgi
 
 SERVER = Path(__file__).with_name("stdio_limits_server.py")
 
@@ -48,24 +46,10 @@ async def test_stdio_refuses_with_the_same_jsonrpc_error() -> None:
 async def test_requests_over_http_are_not_counted_twice() -> None:
     # The middleware sits in the server, but HTTP traffic is the ASGI limiter's to count.
     app = _server_module().build().http_app(path="/mcp", stateless_http=True, json_response=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-            for _ in range(4):  # twice the limit
-                result = await client.call_tool("echo", {"text": "hi"})
-                assert result.structured_content == {"result": "hi"}
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving_asgi(app) as srv, Client(f"{srv.url}/mcp") as client:
+        for _ in range(4):  # twice the limit
+            result = await client.call_tool("echo", {"text": "hi"})
+            assert result.structured_content == {"result": "hi"}
 
 
 def test_local_subject_names_the_os_user() -> None:

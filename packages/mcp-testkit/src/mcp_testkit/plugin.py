@@ -1,7 +1,8 @@
 """pytest11 entry point: the testkit's fixtures, one module per concern.
 
 Each module listed in ``pytest_plugins`` defines its fixtures and hooks (for example the
-report-header line saying which Redis provider ran).
+report-header line saying which Redis provider ran, or the collection hook that deselects
+contract checks a target has nothing for).
 """
 
 pytest_plugins: list[str] = [
@@ -10,4 +11,5 @@ pytest_plugins: list[str] = [
     "mcp_testkit.redis",
     "mcp_testkit.servers",
     "mcp_testkit.clients",
+    "mcp_testkit.contract.selection",
 ]

@@ -10,14 +10,10 @@ failing test can show them (see :func:`pytest_runtest_makereport`).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import weakref
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+from mcp_testkit._process import free_port as find_free_port
+from mcp_testkit._process import stop_process, wait_until
 
 __all__ = [
     "DEFAULT_HTTP_COMMAND",
@@ -55,18 +54,6 @@ _LIVE: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
 
 class ServerStartError(RuntimeError):
     """The server exited or never became ready; the message carries its log tail."""
-
-
-def find_free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS just handed out on ``host``.
-
-    There is a small window before the server binds it; the OS does not reuse a freed
-    ephemeral port at once, which is what every test suite relies on.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _environment(env: Mapping[str, str] | None, inherit: bool) -> dict[str, str]:
@@ -257,45 +244,41 @@ class ServerProcess:
     def wait_ready(self, ready_path: str | None, *, timeout: float = 30.0) -> None:
         """Poll until the server answers; fail fast when the process exits."""
         probe = f"{self.url}{ready_path}" if ready_path else self.mcp_url
-        deadline = time.monotonic() + timeout
+        answer: httpx.Response | None = None
+
         with httpx.Client(timeout=2.0) as http:
-            while True:
-                if not self.is_running():
-                    raise ServerStartError(
-                        f"{self.describe()} exited before it was ready\n{self.log_tail()}"
-                    )
+
+            def answered() -> bool:
+                nonlocal answer
                 try:
                     answer = http.get(probe)
                 except httpx.TransportError:
                     answer = None
-                if answer is not None and (ready_path is None or answer.is_success):
-                    return
-                if time.monotonic() > deadline:
-                    status = answer.status_code if answer is not None else "no answer"
-                    raise ServerStartError(
-                        f"{self.describe()} not ready after {timeout:g}s "
-                        f"(GET {probe}: {status})\n{self.log_tail()}"
-                    )
-                time.sleep(0.05)
+                return answer is not None and (ready_path is None or answer.is_success)
+
+            outcome = wait_until(self._proc, answered, timeout=timeout)
+        if outcome == "exited":
+            raise ServerStartError(
+                f"{self.describe()} exited before it was ready\n{self.log_tail()}"
+            )
+        if outcome == "timeout":
+            status = answer.status_code if answer is not None else "no answer"
+            raise ServerStartError(
+                f"{self.describe()} not ready after {timeout:g}s "
+                f"(GET {probe}: {status})\n{self.log_tail()}"
+            )
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to exit on its own (after a signal the test sent); the exit code.
+
+        Raises :class:`subprocess.TimeoutExpired` when it is still running after ``timeout``.
+        """
+        return self._proc.wait(timeout)
 
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM the process group, SIGKILL it after ``grace`` seconds; the exit code."""
         _LIVE.discard(self)
-        if self._proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self._proc.wait()
-        return self._proc.returncode
-
-    def _signal(self, sig: signal.Signals) -> None:
-        try:
-            os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.send_signal(sig)
+        return stop_process(self._proc, grace=grace, group=True)
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -35,6 +35,7 @@ from mcp.shared.inbound import (
 )
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 
+from mcp_testkit._process import stop_process
 from mcp_testkit.servers import StdioCommand
 
 __all__ = [
@@ -338,12 +339,7 @@ class RawStdio:
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, grace=grace)
         while True:
             try:
                 line = self._queue.get(timeout=grace)

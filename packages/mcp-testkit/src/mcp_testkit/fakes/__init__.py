@@ -7,18 +7,15 @@ for a stdio child. Fault injection is described in :mod:`mcp_testkit.fakes.serve
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mcp_testkit._process import free_port, port_accepts, stop_process, wait_until
 from mcp_testkit.fakes.options import DRIFTED_DESCRIPTION, FakeOptions
 
 __all__ = [
@@ -31,13 +28,6 @@ __all__ = [
 ]
 
 _MODULE = "mcp_testkit.fakes.server"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(options: FakeOptions) -> dict[str, str]:
@@ -121,32 +111,20 @@ class FakeHttpServer:
         finally:
             if not isinstance(stderr_fh, int):
                 stderr_fh.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False  # exited: most likely the port was taken meanwhile
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return True
-            time.sleep(0.05)
+        outcome = wait_until(
+            self._proc, lambda: port_accepts("127.0.0.1", self.port), timeout=timeout_s
+        )
+        if outcome == "ready":
+            return True
+        # Exited (most likely the port was taken meanwhile; start() tries another) or too slow.
         self.stop()
         return False
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace_s``; always reaps the process."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            if proc is not None:
-                proc.wait()
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc, grace=grace_s)
 
     def __enter__(self) -> FakeHttpServer:
         return self.start()

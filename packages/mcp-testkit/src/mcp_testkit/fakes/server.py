@@ -38,6 +38,7 @@ from fastmcp.server.dependencies import get_http_headers
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from mcp_types import ToolAnnotations
 
+from mcp_testkit.asgi import read_body, replay
 from mcp_testkit.fakes.options import DRIFTED_DESCRIPTION, FakeOptions
 
 __all__ = ["DRIFTED_DESCRIPTION", "FakeOptions", "build_server", "main", "wrap_http_app"]
@@ -188,13 +189,7 @@ def wrap_http_app(app: ASGIApp, options: FakeOptions) -> ASGIApp:
         if scope["type"] != "http" or scope["method"] != "POST":
             await app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             method = json.loads(body).get("method")
@@ -215,16 +210,7 @@ def wrap_http_app(app: ASGIApp, options: FakeOptions) -> ASGIApp:
                 log.write({"event": "session_dropped", "session": session})
                 await send_error(send, 404, -32600, "Session not found")
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await app(scope, replay, send)
+        await app(scope, replay(body, receive), send)
 
     return wrapped
 
