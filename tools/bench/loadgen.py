@@ -8,9 +8,10 @@ line, ``Content-Length`` (or chunked framing) and the JSON-RPC error markers.
 
 It reads the *server's* CPU time itself (``/proc/<pid>/stat`` utime+stime, all threads)
 exactly at the edges of the measured window, so its own CPU (pinned to another core)
-never counts. Driven by JSON lines on stdin, one job per line, one result line each::
-
-    {"port": 8001, "concurrency": 8, "duration": 4, "warmup": 1, "server_pid": 123}
+never counts. Driven by JSON lines on stdin, one job per line, one result line each: one target
+(``{"port": 8001, "concurrency": 8, "duration": 4, "warmup": 1, "server_pid": 123}``)
+or several interleaved in short slices (``{"targets": [...], "concurrency": 8,
+"slice_s": 1.0, "slices": 3}``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Job", "build_request", "cpu_seconds", "rss_bytes", "run_job"]
+__all__ = [
+    "Job",
+    "Target",
+    "build_request",
+    "cpu_seconds",
+    "rss_bytes",
+    "run_job",
+    "run_rotation",
+]
 
 PROTOCOL_VERSION = "2026-07-28"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -116,7 +125,7 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
         return status, await reader.readexactly(int(lower[at + 17 : end])), keep
     if b"\r\ntransfer-encoding: chunked" not in lower:
         return status, await reader.read(), False
-    chunks = []
+    chunks: list[bytes] = []
     while True:  # chunked (an SSE answer): size line, data, CRLF ... 0 CRLF CRLF
         size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
         if size == 0:
@@ -163,9 +172,7 @@ async def run_job(job: Job) -> dict[str, Any]:
     """Run one load job; the result is calls/s, latency percentiles (µs), server CPU."""
     state = _State(target=job.calls)
     request = build_request(job.port, job.path, job.tool, job.token)
-    tasks = [
-        asyncio.create_task(_connection(job, request, state)) for _ in range(job.concurrency)
-    ]
+    tasks = [asyncio.create_task(_connection(job, request, state)) for _ in range(job.concurrency)]
     try:
         await asyncio.sleep(job.warmup)
         for task in tasks:  # a connection that failed during warm-up fails the job
@@ -205,6 +212,123 @@ async def run_job(job: Job) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Target:
+    port: int
+    server_pid: int = 0
+    token: str | None = None
+    path: str = "/mcp"
+    tool: str = "health"
+
+
+_Conn = list[Any]  # [reader, writer], replaced in place on reconnect
+
+
+async def _slice(
+    conns: list[_Conn], target: Target, request: bytes, seconds: float
+) -> dict[str, Any]:
+    """Drive one target on its open connections for ``seconds``, then let in-flight
+    calls finish; the window (and the server CPU read) spans both."""
+    state = _State()
+    clock = time.perf_counter_ns
+
+    async def loop(conn: _Conn) -> None:
+        while not state.stop:
+            start = clock()
+            try:
+                conn[1].write(request)
+                status, body, keep = await _read_answer(conn[0])
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # uvicorn closes keep-alive connections idle for 5 s (while other
+                # targets had their turn): reconnect, and do not count the attempt.
+                conn[1].close()
+                conn[:] = await asyncio.open_connection("127.0.0.1", target.port)
+                continue
+            if not keep:
+                conn[1].close()
+                conn[:] = await asyncio.open_connection("127.0.0.1", target.port)
+            state.latencies_ns.append(clock() - start)
+            if status != 200 or _ERROR_MARK in body[:64] or _TOOL_ERROR_MARK in body:
+                state.errors += 1
+                if not state.error_sample:
+                    state.error_sample = f"{status} {body[:300]!r}"
+
+    cpu0 = cpu_seconds(target.server_pid) if target.server_pid else 0.0
+    t0 = time.perf_counter()
+    tasks = [asyncio.create_task(loop(conn)) for conn in conns]
+    await asyncio.sleep(seconds)
+    state.stop = True
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    cpu1 = cpu_seconds(target.server_pid) if target.server_pid else 0.0
+    return {
+        "latencies_ns": state.latencies_ns,
+        "seconds": elapsed,
+        "cpu_s": cpu1 - cpu0,
+        "errors": state.errors,
+        "error_sample": state.error_sample,
+    }
+
+
+async def run_rotation(
+    targets: list[Target], concurrency: int, slice_s: float, slices: int
+) -> list[dict[str, Any]]:
+    """Interleave the targets finely: ``slices`` rotations of ``slice_s`` seconds each, the
+    order shifted every rotation, on keep-alive connections opened once per target.
+    A busy machine then slows every target alike. Results per target, pooled."""
+    conns: list[list[_Conn]] = [
+        [list(await asyncio.open_connection("127.0.0.1", t.port)) for _ in range(concurrency)]
+        for t in targets
+    ]
+    requests = [build_request(t.port, t.path, t.tool, t.token) for t in targets]
+    pooled: list[dict[str, Any]] = [
+        {"latencies_ns": [], "seconds": 0.0, "cpu_s": 0.0, "errors": 0, "error_sample": ""}
+        for _ in targets
+    ]
+    try:
+        for i in range(len(targets)):  # warm every connection once
+            await _slice(conns[i], targets[i], requests[i], 0.05)
+        for rotation in range(slices):
+            shift = rotation % len(targets)
+            for i in [*range(shift, len(targets)), *range(shift)]:
+                part = await _slice(conns[i], targets[i], requests[i], slice_s)
+                acc = pooled[i]
+                acc["latencies_ns"] += part["latencies_ns"]
+                acc["seconds"] += part["seconds"]
+                acc["cpu_s"] += part["cpu_s"]
+                acc["errors"] += part["errors"]
+                acc["error_sample"] = acc["error_sample"] or part["error_sample"]
+    finally:
+        for group in conns:
+            for conn in group:
+                conn[1].close()
+    results = []
+    for acc in pooled:
+        ordered = sorted(acc["latencies_ns"])
+        calls = len(ordered)
+        results.append(
+            {
+                "calls": calls,
+                "seconds": round(acc["seconds"], 3),
+                "calls_per_s": round(calls / acc["seconds"], 1) if acc["seconds"] else 0.0,
+                "p50_us": round(_pct(ordered, 0.50), 1),
+                "p99_us": round(_pct(ordered, 0.99), 1),
+                "server_cpu_s": round(acc["cpu_s"], 3),
+                "cpu_us_per_call": round(acc["cpu_s"] / calls * 1e6, 1) if calls else 0.0,
+                "errors": acc["errors"],
+                "error_sample": acc["error_sample"],
+            }
+        )
+    return results
+
+
+def _serve(job: dict[str, Any]) -> Any:
+    if "targets" in job:
+        targets = [Target(**t) for t in job.pop("targets")]
+        return asyncio.run(run_rotation(targets, **job))
+    return asyncio.run(run_job(Job(**job)))
+
+
 def main() -> int:
     """Serve jobs from stdin until it closes; pin to the CPUs in ``BENCH_LOADGEN_CPUS``."""
     cpus = os.environ.get("BENCH_LOADGEN_CPUS")
@@ -214,7 +338,7 @@ def main() -> int:
         if not line.strip():
             continue
         try:
-            result = asyncio.run(run_job(Job(**json.loads(line))))
+            result = _serve(json.loads(line))
         except Exception as exc:  # reported to the driver, which decides what to do
             result = {"failed": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(result) + "\n")

@@ -65,7 +65,7 @@ def summarize(rows: list[dict[str, Any]], reference: str = "reference") -> list[
                 added.append(row["cpu_us_per_call"] - ref["cpu_us_per_call"])
 
         def med(key: str, group: list[dict[str, Any]] = group) -> float:
-            return round(statistics.median(r[key] for r in group), 1)
+            return round(float(statistics.median(r[key] for r in group)), 1)
 
         out.append(
             {
@@ -102,9 +102,9 @@ def markdown(result: dict[str, Any]) -> str:
         "## Latest run of `tools/bench/run.py`",
         "",
         f"- Date: {c['date']}; mode: {result['mode']}; "
-        f"{result['settings']['rounds']} interleaved rounds of "
-        f"{result['settings']['duration_s']} s per variant and concurrency "
-        f"(after {result['settings']['warmup_s']} s warm-up)",
+        f"{result['settings']['rounds']} rounds; in each, {result['settings']['duration_s']} s "
+        "per variant and concurrency, interleaved in "
+        f"{result['settings']['slice_s']} s turns on kept-alive connections",
         f"- CPU: {c['cpu']}, {c['cores']} cores ({c['usable_cores']} usable); "
         f"pinning: {result['pinning']}",
         f"- Python {c['python']}, Linux {c['kernel']}; mcp-server {v['mcp-server']}, "
@@ -142,7 +142,8 @@ def markdown(result: dict[str, Any]) -> str:
             commands = ", ".join(f"{k} {v}" for k, v in sorted(rt["commands"].items()))
             extra.append(
                 f"- Redis round trips per call ({name}): **{rt['per_call']:.3f}** "
-                f"over {rt['requests']} calls ({commands})"
+                f"over {rt['requests']} calls ({commands}; `MONITOR`, script-internal "
+                "commands not counted)"
             )
     if result.get("rss"):
         r = result["rss"]

@@ -25,17 +25,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as a script (``python tools/bench/run.py``): make ``tools.bench`` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import redis  # noqa: E402
-
-from loadgen import build_request, rss_bytes  # noqa: E402
-from report import conditions, markdown, summarize, write_markdown  # noqa: E402
-from stack import (  # noqa: E402
+import redis
+from tools.bench.loadgen import build_request, rss_bytes
+from tools.bench.report import conditions, markdown, summarize, write_markdown
+from tools.bench.stack import (
     HERE,
     VARIANTS,
     Server,
@@ -71,16 +73,31 @@ class LoadGen:
         )
 
     def run(self, server: Server, **job: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
         job = {"port": server.port, "server_pid": server.pid, "token": server.token, **job}
+        try:
+            return self._ask(job)  # type: ignore[no-any-return]
+        except RuntimeError as exc:
+            raise RuntimeError(f"{server.name}: {exc}") from None
+
+    def rotate(
+        self, servers: list[Server], concurrency: int, slice_s: float, slices: int
+    ) -> list[dict[str, Any]]:
+        """All servers interleaved in ``slice_s`` slices (see loadgen.run_rotation)."""
+        targets = [{"port": s.port, "server_pid": s.pid, "token": s.token} for s in servers]
+        job = {"targets": targets, "concurrency": concurrency, "slice_s": slice_s}
+        return self._ask({**job, "slices": slices})  # type: ignore[no-any-return]
+
+    def _ask(self, job: dict[str, Any]) -> Any:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the load generator died")
-        result: dict[str, Any] = json.loads(line)
-        if "failed" in result:
-            raise RuntimeError(f"load against {server.name} failed: {result['failed']}")
+        result = json.loads(line)
+        if isinstance(result, dict) and "failed" in result:
+            raise RuntimeError(f"load failed: {result['failed']}")
         return result
 
     def close(self) -> None:
@@ -89,22 +106,49 @@ class LoadGen:
         self.proc.wait(timeout=30)
 
 
-def commandstats(client: redis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = client.info("commandstats")
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-
 def redis_round_trips(
-    gen: LoadGen, server: Server, client: redis.Redis, calls: int
+    gen: LoadGen, server: Server, client: redis.Redis, url: str, calls: int
 ) -> dict[str, Any]:
-    """Commands Redis served per ``tools/call`` (INFO itself excluded)."""
-    before = commandstats(client)
+    """Commands the server sent Redis per ``tools/call``, watched with ``MONITOR``.
+
+    ``INFO commandstats`` cannot tell a round trip from a command a Lua script ran inside
+    Redis (``TIME``/``GET``/``SET`` of the limiter's script count there too); ``MONITOR``
+    marks those ``lua``. Nothing here pipelines several commands into one round trip
+    except concurrent requests, and this runs at concurrency 1.
+    """
+    own = str(client.client_info()["addr"])
+    done = "bench-monitor-done"
+    top: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    ready = threading.Event()
+
+    def watch() -> None:
+        watcher = redis.Redis.from_url(url)
+        with watcher.monitor() as monitor:  # type: ignore[no-untyped-call]
+            ready.set()
+            for cmd in monitor.listen():
+                text = str(cmd["command"])
+                if text == f"ECHO {done}":
+                    return
+                name = text.split(" ", 1)[0].lower()
+                if cmd.get("client_type") == "lua":
+                    inside[name] += 1
+                elif f"{cmd.get('client_address')}:{cmd.get('client_port')}" != own:
+                    top[name] += 1
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(10)
     result = gen.run(server, concurrency=1, duration=0, warmup=0, calls=calls)
-    after = commandstats(client)
-    delta = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0) > 0}
-    delta.pop("info", None)
+    client.echo(done)
+    thread.join(30)
     sent = result["sent"]
-    return {"requests": sent, "commands": delta, "per_call": sum(delta.values()) / sent}
+    return {
+        "requests": sent,
+        "commands": dict(top),
+        "inside_scripts": dict(inside),
+        "per_call": sum(top.values()) / sent,
+    }
 
 
 def stdio_first_list_ms(argv: list[str], env: dict[str, str], cwd: str) -> float:
@@ -120,14 +164,17 @@ def stdio_first_list_ms(argv: list[str], env: dict[str, str], cwd: str) -> float
         stderr=subprocess.DEVNULL,
     )
     pin(proc.pid, server_cpus())
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     try:
         proc.stdin.write(json.dumps(request).encode() + b"\n")
         proc.stdin.flush()
         buf = b""
         deadline = start + 120
         while b"\n" not in buf:
-            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.perf_counter()))
+            ready, _, _ = select.select(
+                [proc.stdout], [], [], max(0.0, deadline - time.perf_counter())
+            )
             chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
             if not chunk:
                 raise RuntimeError(f"{argv}: no tools/list answer")
@@ -152,7 +199,7 @@ def stdio_cold_start(runs: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {"ours": [], "reference": []}
     with tempfile.TemporaryDirectory() as cwd:
         env = clean_env()
-        for name, argv in (("ours", ours), ("reference", reference)):  # warm the page cache
+        for argv in (ours, reference):  # warm the page cache
             stdio_first_list_ms(argv, env, cwd)
         for i in range(runs):
             order = [("ours", ours), ("reference", reference)]
@@ -205,6 +252,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=float, help="measured seconds per job")
     p.add_argument("--warmup", type=float, help="unmeasured seconds before each job")
+    p.add_argument(
+        "--slice", type=float, default=1.0, help="seconds per turn when interleaving servers"
+    )
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--variants", default=",".join(VARIANTS), help="of: " + ",".join(VARIANTS))
     p.add_argument("--rss-calls", type=int)
@@ -215,6 +265,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="default tools/bench/results/latest.json")
     p.add_argument("--markdown", type=Path, help="default docs/benchmarks.md (not with --quick)")
     p.add_argument("--no-markdown", action="store_true")
+    p.add_argument("--no-stdio", action="store_true", help="skip the stdio cold start")
+    p.add_argument("--no-search", action="store_true", help="skip the search latency")
     args = p.parse_args(argv)
     full = {
         "rounds": 3,
@@ -228,7 +280,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     }
     quick = {
         "rounds": 1,
-        "duration": 0.5,
+        "duration": 0.4,
         "warmup": 0.2,
         "rss_calls": 500,
         "redis_calls": 50,
@@ -239,6 +291,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.quick:
+        args.slice = min(args.slice, 0.2)
     if args.json is None:
         name = "quick.json" if args.quick else "latest.json"
         args.json = HERE / "results" / name
@@ -262,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "slice_s": args.slice,
             "concurrency": levels,
             "variants": variants,
         },
@@ -293,23 +348,20 @@ def main(argv: list[str] | None = None) -> int:
                 gen.run(server, concurrency=8, duration=args.warmup * 2, warmup=args.warmup)
             rows: list[dict[str, Any]] = []
             names = list(servers)
+            slices = max(1, round(args.duration / args.slice))
             for rnd in range(args.rounds):
                 for conc in levels:
-                    shift = (rnd * len(levels) + levels.index(conc)) % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        row = gen.run(
-                            servers[name],
-                            concurrency=conc,
-                            duration=args.duration,
-                            warmup=args.warmup,
-                        )
+                    found = gen.rotate(list(servers.values()), conc, args.slice, slices)
+                    for name, row in zip(names, found, strict=True):
                         row |= {"round": rnd + 1, "concurrency": conc, "variant": name}
                         rows.append(row)
                         print_row(row)
             result["runs"] = rows
             result["summary"] = summarize(rows)
             result["redis_round_trips"] = {
-                name: redis_round_trips(gen, servers[name], client, args.redis_calls)
+                name: redis_round_trips(
+                    gen, servers[name], client, redis_server.url, args.redis_calls
+                )
                 for name in variants
                 if "redis" in VARIANTS[name]
             }
@@ -334,10 +386,12 @@ def main(argv: list[str] | None = None) -> int:
                 result.setdefault("server_log_tails", {})[name] = server.log_tail(300)
             client.close()
             redis_server.close()
-    print("stdio cold start ...", flush=True)
-    result["stdio_cold_start"] = stdio_cold_start(args.stdio_runs)
-    print("search latency ...", flush=True)
-    result["search"] = search_latency(args.search_sizes, args.search_queries)
+    if not args.no_stdio:
+        print("stdio cold start ...", flush=True)
+        result["stdio_cold_start"] = stdio_cold_start(args.stdio_runs)
+    if not args.no_search:
+        print("search latency ...", flush=True)
+        result["search"] = search_latency(args.search_sizes, args.search_queries)
     result["conditions"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["total_s"] = round(time.monotonic() - began, 1)
     section = markdown(result)

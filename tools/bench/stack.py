@@ -27,10 +27,12 @@ __all__ = [
     "bench_token",
     "clean_env",
     "free_port",
+    "loadgen_cpus",
     "pin",
     "server_cpus",
     "start_ours",
     "start_reference",
+    "workdir",
 ]
 
 HERE = Path(__file__).resolve().parent

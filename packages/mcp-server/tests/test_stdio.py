@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
@@ -33,7 +34,7 @@ async def test_client_over_stdio_lists_and_calls() -> None:
         assert bad.is_error
 
 
-def test_stdout_carries_only_protocol_bytes() -> None:
+def test_stdout_carries_only_protocol_bytes(tmp_path: Path) -> None:
     """Every stdout line is a JSON-RPC message, even at DEBUG and after a bad line."""
     messages = [
         {
@@ -52,18 +53,37 @@ def test_stdout_carries_only_protocol_bytes() -> None:
     ]
     lines = [json.dumps(m) for m in messages[:2]] + ["this is not json"]
     lines += [json.dumps(m) for m in messages[2:]]
-    proc = subprocess.run(
+    # Like a real client, keep stdin open until the answers are in: FastMCP's stdio loop
+    # ends at EOF and drops answers still being written.
+    err_path = tmp_path / "stderr.log"  # a file: a full stderr pipe would block the server
+    err_file = err_path.open("w")
+    proc = subprocess.Popen(
         CMD,
-        input="\n".join(lines) + "\n",
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err_file,
         text=True,
         env=_env(),
-        timeout=60,
-        check=False,
     )
-    out = [line for line in proc.stdout.splitlines() if line.strip()]
-    parsed = [json.loads(line) for line in out]  # raises on any non-JSON stdout line
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write("\n".join(lines) + "\n")
+    proc.stdin.flush()
+    parsed: list[dict[str, object]] = []
+    try:
+        while not {1, 2, 3} <= {p.get("id") for p in parsed}:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.strip():
+                parsed.append(json.loads(line))  # raises on any non-JSON stdout line
+    finally:
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        proc.wait(timeout=60)
+        err_file.close()
+    stderr = err_path.read_text()
+    parsed += [json.loads(line) for line in rest.splitlines() if line.strip()]
     assert all(p.get("jsonrpc") == "2.0" for p in parsed)
-    ids = {p.get("id") for p in parsed}
-    assert {1, 2, 3} <= ids, proc.stderr[-2000:]
-    assert proc.stderr.strip(), "logs are expected on stderr"
+    assert {1, 2, 3} <= {p.get("id") for p in parsed}, stderr[-2000:]
+    assert stderr.strip(), "logs are expected on stderr"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import json
 import logging
@@ -35,6 +36,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _freeze_startup_heap(*, collect: bool = True) -> None:
+    """Move everything built at start-up (modules, the app, models, the index) out of the
+    garbage collector's sight. Those objects live as long as the process, yet every full
+    collection walks them again; the app's heap is several times bare FastMCP's, and the
+    collections triggered by per-request garbage cost ~10 % of a call's CPU without this.
+    Only our own processes do this: ``mount_mcp`` never touches a host's collector.
+    ``collect=False`` skips the sweep first (tens of ms), for the stdio cold start."""
+    if collect:
+        gc.collect()
+    gc.freeze()
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -67,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_bind(settings, args.host)
     _configure_logging(settings)
     app = create_app(settings)
+    _freeze_startup_heap()
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -95,6 +109,7 @@ def cmd_stdio(_args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings)
     runtime = build_runtime(settings, transport="stdio")
+    _freeze_startup_heap(collect=False)
     asyncio.run(runtime.mcp.run_stdio_async(show_banner=False, log_level=settings.log_level))
     return 0
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastmcp.server.http import HostOriginGuardMiddleware
 from fastmcp.utilities.lifespan import combine_lifespans
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from mcp_server.documents.source import DocumentSource
 from mcp_server.http.body import BodyMiddleware
+from mcp_server.http.host_guard import CachedHostOriginGuard
 from mcp_server.http.sse import sse_routes
 from mcp_server.registry import ToolRegistry
 from mcp_server.server import Runtime, build_runtime
@@ -84,7 +84,7 @@ def build_chain(runtime: Runtime, mcp_app: ASGIApp) -> ASGIApp:
     for factory in reversed(runtime.http_middleware):
         app = factory(app)
     app = BodyMiddleware(app, max_bytes=settings.max_request_bytes)
-    app = HostOriginGuardMiddleware(
+    app = CachedHostOriginGuard(
         app,
         allowed_hosts=settings.allowed_hosts,
         allowed_origins=settings.allowed_origins,
@@ -139,7 +139,9 @@ def mount_mcp(
     runtime.services.endpoints = _endpoints(app, hidden)
     for route in runtime.host_routes:
         app.router.routes.append(route)
-    app.router.routes.append(Route(settings.http_path, endpoint=chain))
+    # First, not last: every MCP call would otherwise try each host route's regex first.
+    # The path is exact, so no host route is shadowed but one at the very same path.
+    app.router.routes.insert(0, Route(settings.http_path, endpoint=chain))
     if settings.http_sse_enabled:  # legacy SSE for old clients, behind the same chain
         app.router.routes.extend(sse_routes(runtime, partial(build_chain, runtime)))
 

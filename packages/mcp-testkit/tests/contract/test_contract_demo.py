@@ -32,7 +32,11 @@ class TestDemoServer(ContractSuite):
 
 
 class TestDemoServerWithAuth(ContractSuite):
-    """Auth is a property of the target: here every HTTP check runs with the bearer token."""
+    """Auth is a property of the target: here every HTTP check runs with the bearer token.
+
+    No stdio (no bearer tokens there) and no rate limit probe: TestDemoServer covers both,
+    and the suite deselects those checks here instead of reporting them as skipped.
+    """
 
     target = ServerTarget(
         http_command=DEMO_TARGET.http_command,
@@ -41,7 +45,8 @@ class TestDemoServerWithAuth(ContractSuite):
         auth_required=True,
         token=TOKEN,
     )
-    expected_tools = ("search",)
-    read_only_tools = ("search",)
+    expected_tools = ("search", "fetch")
+    read_only_tools = ("search", "fetch")
     pagination = (PaginationProbe("search", {"query": "pears"}),)
+    continuation = (ContinuationProbe("fetch", {"id": "big"}, expected_text=BIG_TEXT),)
     fuzz_examples = 20

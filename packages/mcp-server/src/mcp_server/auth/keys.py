@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -32,6 +31,9 @@ from jwt.exceptions import PyJWKError, PyJWTError
 
 from mcp_server.auth.errors import AuthFailure
 from mcp_server.settings import SettingsError
+
+if TYPE_CHECKING:  # httpx (~0.2 s to import) loads on the first JWKS fetch, not at start-up
+    import httpx
 
 __all__ = [
     "FAMILY_ALGORITHMS",
@@ -264,6 +266,8 @@ class JwksKeySource:
         return keys.get(kid)
 
     async def _refresh(self) -> Literal["fetched", "coalesced", "floor", "failed"]:
+        import httpx
+
         seen = self._generation
         async with self._lock:
             if self._generation != seen:
@@ -284,6 +288,8 @@ class JwksKeySource:
             return "fetched"
 
     async def _fetch(self) -> dict[str | None, VerificationKey]:
+        import httpx
+
         client = self._client or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         try:
             async with client.stream(

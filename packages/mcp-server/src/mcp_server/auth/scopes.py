@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import mcp_types as mt
 from fastmcp.server.dependencies import get_http_request
@@ -108,6 +109,16 @@ class ScopeFilterMiddleware(Middleware):
 
     def __init__(self, policy: ScopePolicy) -> None:
         self.policy = policy
+
+    async def __call__(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        # One dispatch per message instead of FastMCP's closure per hook (see
+        # mcp_server.observability.access.StdioAccessMiddleware.__call__).
+        if context.type == "request":
+            if context.method == "tools/call":
+                return await self.on_call_tool(context, call_next)
+            if context.method == "tools/list":
+                return await self.on_list_tools(context, call_next)
+        return await call_next(context)
 
     async def on_list_tools(
         self,

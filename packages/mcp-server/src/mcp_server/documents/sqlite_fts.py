@@ -387,6 +387,10 @@ class SqliteFtsSource:
     async def get(self, doc_id: str) -> Document | None:
         return self.get_now(doc_id)  # primary-key lookup: inline beats a thread hop
 
+    def count_now(self) -> int:
+        """The number of indexed documents (a field: the index is immutable)."""
+        return self._count
+
     async def count(self) -> int:
         return self._count  # immutable index
 

@@ -149,6 +149,14 @@ class StdioAccessMiddleware(Middleware):
         self.logger = logger or logging.getLogger(ACCESS_LOGGER)
         self.subject = subject if subject is not None else _local_subject()
 
+    async def __call__(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        # Dispatch ourselves: FastMCP's base ``__call__`` builds a closure per hook
+        # (on_message, on_request, the typed hook) per message even when only one is
+        # ours; a ``__call__`` override runs once per message (fastmcp 4.2).
+        if context.type != "request":
+            return await call_next(context)
+        return await self.on_request(context, call_next)
+
     async def on_request(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:

@@ -7,11 +7,12 @@ number of replicas are counted exactly. ``TIME`` before a write is allowed becau
 
 Round trips: one ``EVALSHA`` per call; only after a ``SCRIPT FLUSH`` (or a fail-over to a
 server that never saw the script) does it get ``NOSCRIPT``, ``SCRIPT LOAD`` the source and
-retry, once. With our own URL the call goes through :class:`~mcp_server.policy._script_pipe.
-ScriptPipe` (one pipelined connection, a fraction of redis-py's CPU per call); with a
-team's client, through redis-py's :class:`~redis.commands.core.AsyncScript`. No ``PING``/``GET``/``EXPIRE``
-around it: ``SET … PX`` stores the TAT and its expiry together, so idle keys vanish as soon
-as their bucket would be full again.
+retry, once. With our own URL the call goes through
+:class:`~mcp_server.policy._script_pipe.ScriptPipe` (one pipelined connection, a fraction
+of redis-py's CPU per call); with a team's client, through redis-py's
+:class:`~redis.commands.core.AsyncScript`. No ``PING``/``GET``/``EXPIRE`` around it:
+``SET … PX`` stores the TAT and its expiry together, so idle keys vanish as soon as their
+bucket would be full again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from mcp_server.policy._script_pipe import ScriptPipe
 from mcp_server.services import CheckResult
@@ -63,6 +65,7 @@ class RedisBackend:
     """GCRA in Redis through one pooled asyncio client."""
 
     name = "redis"
+    errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
     def __init__(
         self,

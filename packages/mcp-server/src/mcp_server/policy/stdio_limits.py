@@ -45,6 +45,13 @@ class StdioRateLimitMiddleware(Middleware):
         self.policy = policy
         self.subject = subject or local_subject()
 
+    async def __call__(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        # One dispatch per message instead of FastMCP's closure per hook (see
+        # StdioAccessMiddleware.__call__).
+        if context.type != "request":
+            return await call_next(context)
+        return await self.on_request(context, call_next)
+
     async def on_request(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:

@@ -3,6 +3,10 @@
 Checks run concurrently, each bounded by a timeout, so one hung dependency degrades the
 answer instead of hanging it. Redis and upstreams add themselves through
 :meth:`Services.add_health_check`.
+
+The tool is cheap because agents and probes call it often: our own in-process checks
+(process, index) are awaited inline, a lone remote check runs inline under
+``asyncio.timeout``, and only two or more remote checks pay for a task each.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from mcp_server.documents.sqlite_fts import SqliteFtsSource
 from mcp_server.registry import READ_ONLY, ToolSpec
 from mcp_server.services import CheckResult, HealthCheck, Services
 
-__all__ = ["SPEC", "CheckReport", "HealthReport", "build_health", "run_checks"]
+__all__ = ["SPEC", "CheckReport", "HealthReport", "LocalCheck", "build_health", "run_checks"]
 
 Status = Literal["ok", "degraded", "down"]
 CHECK_TIMEOUT_S = 2.0
@@ -34,10 +39,26 @@ class HealthReport(BaseModel):
     checks: dict[str, CheckReport]
 
 
+class LocalCheck:
+    """A check that never waits on I/O (it reads this process's state): run inline."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], CheckResult]) -> None:
+        self._fn = fn
+
+    async def __call__(self) -> CheckResult:
+        return self._fn()
+
+
 async def _timed(check: HealthCheck) -> CheckReport:
     start = time.perf_counter()
     try:
-        result = await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        if isinstance(check, LocalCheck):
+            result = await check()
+        else:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):  # no task, unlike wait_for
+                result = await check()
     except TimeoutError:
         result = CheckResult("down", f"no answer within {CHECK_TIMEOUT_S:g} s")
     except Exception as exc:  # a failing check is a report, never a crash
@@ -49,10 +70,16 @@ async def _timed(check: HealthCheck) -> CheckReport:
 
 async def run_checks(checks: dict[str, HealthCheck]) -> HealthReport:
     """Run every check; overall ``down`` if any is down, ``degraded`` if any is degraded."""
-    names = list(checks)
-    reports = await asyncio.gather(*(_timed(checks[n]) for n in names))
-    by_name = dict(zip(names, reports, strict=True))
-    statuses = {r.status for r in reports}
+    by_name: dict[str, CheckReport] = {}
+    remote = [name for name, check in checks.items() if not isinstance(check, LocalCheck)]
+    if len(remote) > 1:
+        reports = await asyncio.gather(*(_timed(checks[n]) for n in remote))
+        by_name.update(zip(remote, reports, strict=True))
+    for name, check in checks.items():
+        if name not in by_name:
+            by_name[name] = await _timed(check)
+    by_name = {name: by_name[name] for name in checks}  # keep the registration order
+    statuses = {r.status for r in by_name.values()}
     overall: Status = (
         "down" if "down" in statuses else "degraded" if "degraded" in statuses else "ok"
     )
@@ -61,17 +88,20 @@ async def run_checks(checks: dict[str, HealthCheck]) -> HealthReport:
 
 def process_check() -> HealthCheck:
     started = time.monotonic()
+    return LocalCheck(lambda: CheckResult("ok", f"up {time.monotonic() - started:.0f} s"))
 
-    async def check() -> CheckResult:
-        return CheckResult("ok", f"up {time.monotonic() - started:.0f} s")
 
-    return check
+def _index_result(count: int) -> CheckResult:
+    return CheckResult("ok" if count else "degraded", f"{count} documents indexed")
 
 
 def index_check(services: Services) -> HealthCheck:
-    async def check() -> CheckResult:
-        count = await services.documents.count()
-        return CheckResult("ok" if count else "degraded", f"{count} documents indexed")
+    documents = services.documents
+    if isinstance(documents, SqliteFtsSource):  # in memory: no I/O to bound
+        return LocalCheck(lambda: _index_result(documents.count_now()))
+
+    async def check() -> CheckResult:  # a team's store may be remote
+        return _index_result(await services.documents.count())
 
     return check
 

@@ -9,9 +9,13 @@ A team subclasses it in a test module and describes its server with class attrib
         read_only_tools = {"search"}
         pagination = [PaginationProbe("search", {"query": "a"})]
 
-Checks that need something the target does not have (auth, a rate limit, a paginated tool)
-skip with a reason naming the missing attribute: that is a property of the target, not of
-the machine the tests run on. The target's processes are shared by the whole class.
+Checks that need something the target does not have (stdio, auth, a rate limit, a paginated
+tool) are not run at all: that is a property of the target, not of the machine the tests run
+on, so :mod:`mcp_testkit.contract.selection` deselects them at collection time using
+:meth:`ContractSuite.not_applicable` (a skip would hide a real skip among them). The suite
+therefore reads the target's *shape* (HTTP, stdio, ``auth_required``) from the class's
+``target``; an ``mcp_target`` fixture may add run-time details but must keep that shape.
+The target's processes are shared by the whole class.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, NoReturn, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -32,11 +36,16 @@ from mcp_testkit.contract.fuzz import http_bodies, stdio_lines
 from mcp_testkit.servers import ServerFactory, ServerTarget
 from mcp_testkit.wire import McpHttp, RawStdio
 
-__all__ = ["ContractSuite"]
+__all__ = ["TRANSPORT_PARAMS", "ContractSuite"]
 
 ProbeT = TypeVar("ProbeT", p.PaginationProbe, p.ContinuationProbe)
 UNKNOWN_TOOL = "mcp-testkit-no-such-tool"
 FORGED_TOKEN = "not-a-valid-token"  # noqa: S105 - a token every server must reject
+TRANSPORT_PARAMS: Final[tuple[str, ...]] = ("mcp_transport", "raw_http")
+"""The parametrized fixtures whose value names the transport a check item runs over."""
+STDIO_CHECKS: Final[frozenset[str]] = frozenset(
+    {"test_stdio_stdout_purity", "test_stdio_garbage_lines"}
+)
 
 
 def _required_string_tool(tools: Sequence[Any]) -> Any | None:
@@ -61,8 +70,34 @@ def _assert_jsonrpc_lines(lines: Sequence[bytes]) -> None:
             assert ok, f"stdout line {number} is not a JSON-RPC message: {line[:200]!r}"
 
 
-def _for_transport(probes: Sequence[ProbeT], transport: str) -> list[ProbeT]:
+def _for_transport(probes: Sequence[ProbeT], transport: str | None) -> list[ProbeT]:
     return [x for x in probes if x.transports is None or transport in x.transports]
+
+
+def _offers(target: ServerTarget, transport: str) -> bool:
+    return target.has_stdio if transport == "stdio" else target.has_http
+
+
+def _shape(target: ServerTarget) -> dict[str, bool]:
+    """What decides which checks apply (see :meth:`ContractSuite.not_applicable`)."""
+    return {
+        "serves HTTP": target.has_http,
+        "has stdio_command": target.has_stdio,
+        "auth_required": target.auth_required,
+    }
+
+
+def _not_applicable(reason: str) -> NoReturn:
+    """A check ran on a target it does not apply to: fail, because passing would be vacuous.
+
+    Collection deselects such checks, so this only happens when a check method is called
+    by hand or the plugin's selection hook is disabled.
+    """
+    pytest.fail(
+        f"this contract check does not apply: {reason} (the suite deselects such checks "
+        "at collection time; is mcp_testkit.contract.selection disabled?)",
+        pytrace=False,
+    )
 
 
 def _assert_usable(raw: RawStdio) -> None:
@@ -97,12 +132,45 @@ class ContractSuite:
     rate_limit: ClassVar[p.RateLimitProbe | None] = None
     fuzz_examples: ClassVar[int] = 50
 
+    # --- which checks apply (read at collection time) --------------------------------
+
+    @classmethod
+    def not_applicable(cls, check: str, transport: str | None = None) -> str | None:
+        """Why ``check`` (a test method name) over ``transport`` does not apply, else None.
+
+        Decided from the class attributes alone (``target``'s shape and the probes), because
+        collection happens before any fixture runs. Applies to a subclass's own tests too:
+        one parametrized with a transport the target lacks is not applicable. Override and
+        call ``super()`` to give checks of your own a condition.
+        """
+        target = cls.target
+        if transport is not None and not _offers(target, transport):
+            return f"the target offers no {transport} transport"
+        if check == "test_pagination" and not _for_transport(cls.pagination, transport):
+            return f"the target declares no paginated tool for {transport}"
+        if check == "test_continuation" and not _for_transport(cls.continuation, transport):
+            return f"the target declares no size-limited tool for {transport}"
+        if check == "test_auth_challenge" and not target.auth_required:
+            return "the target has no auth (ServerTarget.auth_required=False)"
+        if check == "test_rate_limit_answer":
+            if cls.rate_limit is None:
+                return "the target configures no rate limit probe (`rate_limit` is None)"
+            if not target.has_http:
+                return "the target serves no HTTP"
+        if check in STDIO_CHECKS and not target.has_stdio:
+            return "the target has no stdio_command"
+        return None
+
     # --- fixtures: one target per class ---------------------------------------------
 
     @pytest.fixture(scope="class")
     @classmethod
     def mcp_target(cls) -> ServerTarget:
-        """The class's ``target``; override this fixture when the target is built at run time."""
+        """The class's ``target``; override this fixture when the target is built at run time.
+
+        An override adds run-time details (``cls.target.with_env(...)``, a fresh token) but
+        keeps the shape of ``target``: the checks were chosen from it at collection time.
+        """
         return cls.target
 
     @pytest.fixture(scope="class")
@@ -110,6 +178,20 @@ class ContractSuite:
     def mcp_live(
         cls, mcp_target: ServerTarget, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[LiveTarget]:
+        declared, actual = _shape(cls.target), _shape(mcp_target)
+        if declared != actual:
+            differs = ", ".join(
+                f"{key}: {declared[key]} in `target`, {actual[key]} from mcp_target"
+                for key in declared
+                if declared[key] != actual[key]
+            )
+            pytest.fail(
+                f"{cls.__name__}: the mcp_target fixture changes the target's shape ({differs}); "
+                "the checks were chosen from the class's `target` at collection time, so give "
+                "`target` the same HTTP/stdio/auth_required and add run-time details in the "
+                "fixture",
+                pytrace=False,
+            )
         with ServerFactory(tmp_path_factory.mktemp("contract-logs")) as servers:
             yield start_target(mcp_target, servers)
 
@@ -132,7 +214,7 @@ class ContractSuite:
     def raw_stdio(cls, mcp_live: LiveTarget) -> Iterator[RawStdio]:
         """One initialized raw stdio session shared by the stdio checks of the class."""
         if mcp_live.stdio is None:
-            pytest.skip("the target has no stdio_command")
+            _not_applicable("the target has no stdio_command")
         with mcp_live.raw_stdio() as raw:
             assert "result" in raw.initialize(), "initialize failed over stdio"
             yield raw
@@ -141,7 +223,7 @@ class ContractSuite:
     @classmethod
     def raw_http(cls, request: pytest.FixtureRequest, mcp_live: LiveTarget) -> Iterator[McpHttp]:
         if not mcp_live.target.has_http:
-            pytest.skip("the target serves no HTTP")
+            _not_applicable("the target serves no HTTP")
         with mcp_live.raw_http(ERA_OF[request.param]) as http:
             yield http
 
@@ -177,7 +259,7 @@ class ContractSuite:
     async def test_pagination(self, mcp_client: Client[Any], mcp_transport: TransportName) -> None:
         probes = _for_transport(self.pagination, mcp_transport)
         if not probes:
-            pytest.skip(f"the target declares no paginated tool for {mcp_transport}")
+            _not_applicable(f"the target declares no paginated tool for {mcp_transport}")
         for probe in probes:
             small = await p.collect_pages(mcp_client, probe, probe.small_page)
             duplicates = {item for item in small if small.count(item) > 1}
@@ -205,7 +287,7 @@ class ContractSuite:
     ) -> None:
         probes = _for_transport(self.continuation, mcp_transport)
         if not probes:
-            pytest.skip(f"the target declares no size-limited tool for {mcp_transport}")
+            _not_applicable(f"the target declares no size-limited tool for {mcp_transport}")
         for probe in probes:
             parts = await p.collect_continuation(mcp_client, probe)
             assert len(parts) >= probe.min_parts, (
@@ -220,7 +302,7 @@ class ContractSuite:
 
     def test_auth_challenge(self, mcp_live: LiveTarget, raw_http: McpHttp) -> None:
         if not mcp_live.target.auth_required:
-            pytest.skip("the target has no auth (ServerTarget.auth_required=False)")
+            _not_applicable("the target has no auth (ServerTarget.auth_required=False)")
         with McpHttp(raw_http.mcp_url, era=raw_http.era) as anonymous:
             answer = anonymous.list_tools()
             assert answer.status == 401, f"no token: expected 401, got {answer}"
@@ -245,10 +327,10 @@ class ContractSuite:
     ) -> None:
         probe = self.rate_limit
         if probe is None:
-            pytest.skip("the target configures no rate limit probe (set `rate_limit`)")
+            _not_applicable("the target configures no rate limit probe (`rate_limit` is None)")
         target = mcp_live.target
         if not target.has_http:
-            pytest.skip("the target serves no HTTP")
+            _not_applicable("the target serves no HTTP")
         with ServerFactory(tmp_path_factory.mktemp("rate-limit-logs")) as servers:
             live = mcp_live
             if target.url is None:
@@ -282,7 +364,7 @@ class ContractSuite:
         )
         @given(body=http_bodies())
         def never_a_5xx(body: bytes) -> None:
-            response = raw_http.post(body, headers=raw_http.routing_headers(_maybe_json(body)))
+            response = raw_http.post(body, headers=raw_http.routing_headers(_routing_view(body)))
             assert response.status_code < 500, (
                 f"{raw_http.era}: {response.status_code} for body {body[:300]!r}: "
                 f"{response.text[:300]!r}"
@@ -322,10 +404,18 @@ class ContractSuite:
         _assert_jsonrpc_lines(raw_stdio.lines)
 
 
-def _maybe_json(body: bytes) -> dict[str, Any]:
-    """The body as a dict when it is one (so modern routing headers can match it)."""
+def _routing_view(body: bytes) -> dict[str, Any]:
+    """What the modern routing headers are derived from: the body's method and dict params.
+
+    Fuzzed bodies are often not a JSON object, or carry non-object ``params``; those give
+    headers from what is there (or none) instead of breaking the check's own client.
+    """
     try:
         value = json.loads(body)
     except ValueError:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    params = value.get("params")
+    view = {"method": value.get("method")}
+    return {**view, "params": params} if isinstance(params, dict) else view
