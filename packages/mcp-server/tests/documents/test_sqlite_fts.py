@@ -361,3 +361,15 @@ def test_closed_source_refuses_work() -> None:
     source.close()
     with pytest.raises(RuntimeError, match="closed"):
         source.get_now("a")
+
+
+def test_symlink_loops_and_fifos_are_skipped(tmp_path: Path) -> None:
+    import os
+
+    from mcp_server.documents import SqliteFtsSource
+
+    (tmp_path / "good.md").write_text("# Good\n\nreal words here\n")
+    (tmp_path / "loop.md").symlink_to(tmp_path / "loop.md")
+    os.mkfifo(tmp_path / "pipe.md")
+    source = SqliteFtsSource.from_directory(tmp_path)
+    assert [d.id for d in source.list_now(offset=0, limit=10).hits] == ["good"]

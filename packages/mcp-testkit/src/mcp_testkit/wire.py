@@ -189,7 +189,8 @@ class McpHttp:
             # non-ASCII methods are wrapped so the request can be sent at all.
             headers[MCP_METHOD_HEADER] = encode_header_value(method)
             key = NAME_BEARING_METHODS.get(method)
-            name = (body.get("params") or {}).get(key) if key else None
+            params = body.get("params")
+            name = params.get(key) if key and isinstance(params, dict) else None
             if isinstance(name, str):
                 headers[MCP_NAME_HEADER] = encode_header_value(name)
         return headers

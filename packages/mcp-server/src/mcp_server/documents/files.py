@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import quote
 
 from mcp_server.documents.source import Document
@@ -96,12 +97,18 @@ def _load_file(root: Path, path: Path, url_base: str, max_file_bytes: int) -> Do
             log.warning("skipping %s: it links outside %s", path, root)
             return None
         stat = real.stat()
+        if not S_ISREG(stat.st_mode):  # a FIFO or device named *.md would block the read
+            log.warning("skipping %s: not a regular file", path)
+            return None
         if stat.st_size > max_file_bytes:
             log.warning("skipping %s: %d bytes is over %d", path, stat.st_size, max_file_bytes)
             return None
         data = real.read_bytes()
     except OSError as exc:
         log.warning("skipping unreadable %s: %s", path, exc.strerror)
+        return None
+    except RuntimeError:  # Path.resolve() on a symlink loop (Python 3.11)
+        log.warning("skipping %s: symlink loop", path)
         return None
     text = data.decode("utf-8-sig", errors="replace")
     if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
