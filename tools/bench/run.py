@@ -262,7 +262,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stdio-runs", type=int)
     p.add_argument("--search-sizes")
     p.add_argument("--search-queries", type=int)
-    p.add_argument("--json", type=Path, help="default tools/bench/results/latest.json")
+    p.add_argument(
+        "--json",
+        type=Path,
+        help="default tools/bench/results/latest.json ($TMPDIR/mcp-bench-quick.json with --quick)",
+    )
     p.add_argument("--markdown", type=Path, help="default docs/benchmarks.md (not with --quick)")
     p.add_argument("--no-markdown", action="store_true")
     p.add_argument("--no-stdio", action="store_true", help="skip the stdio cold start")
@@ -270,7 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     full = {
         "rounds": 3,
-        "duration": 3.0,
+        "duration": 2.0,
         "warmup": 0.5,
         "rss_calls": 100_000,
         "redis_calls": 2000,
@@ -293,9 +297,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.quick:
         args.slice = min(args.slice, 0.2)
-    if args.json is None:
-        name = "quick.json" if args.quick else "latest.json"
-        args.json = HERE / "results" / name
+    if args.json is None:  # a smoke run's numbers are not worth a diff in the repository
+        smoke = Path(tempfile.gettempdir()) / "mcp-bench-quick.json"
+        args.json = smoke if args.quick else HERE / "results" / "latest.json"
     if args.markdown is None and not args.quick and not args.no_markdown:
         args.markdown = ROOT / "docs" / "benchmarks.md"
     return args
