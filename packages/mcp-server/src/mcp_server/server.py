@@ -207,25 +207,16 @@ def build_runtime(
         transport=transport,
     )
     holder.append(runtime)
+    runtime.outer_http_middleware.append(
+        partial(
+            ObserveMiddleware,
+            paths=mcp_paths(settings),
+            metrics=metrics,
+            trust_proxy_headers=settings.trust_proxy_headers,
+        )
+    )
     if metrics is not None:
-        runtime.outer_http_middleware.append(
-            partial(
-                ObserveMiddleware,
-                paths=mcp_paths(settings),
-                metrics=metrics,
-                trust_proxy_headers=settings.trust_proxy_headers,
-                known_tools=[spec.name for spec in specs],
-            )
-        )
         runtime.host_routes.append(metrics_route(settings.metrics_path, metrics))
-    else:
-        runtime.outer_http_middleware.append(
-            partial(
-                ObserveMiddleware,
-                paths=mcp_paths(settings),
-                trust_proxy_headers=settings.trust_proxy_headers,
-            )
-        )
     describe: dict[str, Any] = {"auth": {"mode": "none"}}
     if auth is not None:
         # Auth runs right after the body parse and before the limiter, so limits key on
