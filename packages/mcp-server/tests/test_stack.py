@@ -28,13 +28,9 @@ def call(tool: str, rpc_id: int = 1, **arguments: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(jwt_issuer: JwtIssuer, redis_url: str) -> Iterator[tuple[RunningApp, JwtIssuer]]:
-    env = jwt_issuer.env()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        auth_mode="jwt",
-        auth_jwt_jwks_url=env["MCP_AUTH_JWT_JWKS_URL"],
-        auth_jwt_issuer=jwt_issuer.issuer,
-        auth_jwt_audience=jwt_issuer.audience,
+        **jwt_issuer.settings_fields(),
         auth_required_scopes=["mcp:use"],
         tool_scopes={"fetch": ["docs:read"]},
         redis_url=redis_url,

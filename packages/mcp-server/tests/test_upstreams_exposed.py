@@ -47,13 +47,9 @@ async def test_exposed_tools_never_see_the_callers_token(
     log = tmp_path / "upstream.jsonl"
     upstream = fake_http_upstream(log=log)
     monkeypatch.setenv("UPSTREAM_KEY", "static-upstream-key")
-    env = jwt_issuer.env()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        auth_mode="jwt",
-        auth_jwt_jwks_url=env["MCP_AUTH_JWT_JWKS_URL"],
-        auth_jwt_issuer=jwt_issuer.issuer,
-        auth_jwt_audience=jwt_issuer.audience,
+        **jwt_issuer.settings_fields(),
         upstreams_file=write_file(tmp_path, upstream.url),
         rate_limit_tools={"docs_echo": "2/minute"},
     )

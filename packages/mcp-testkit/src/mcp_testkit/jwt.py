@@ -317,6 +317,10 @@ class JwtIssuer:
             out["MCP_AUTH_JWT_JWKS_URL"] = self.jwks_url
         return out
 
+    def settings_fields(self, key_source: str = "jwks") -> dict[str, str]:
+        """:meth:`env` as keyword arguments of ``mcp_server.Settings`` (in-process apps)."""
+        return {k.removeprefix("MCP_").lower(): v for k, v in self.env(key_source).items()}
+
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
