@@ -46,6 +46,7 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "asctime",
     "taskName",
     "request_id",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
 _sensitive_cache: dict[str, bool] = {}
 _PLAIN_TYPES = frozenset({int, float, bool, type(None)})
