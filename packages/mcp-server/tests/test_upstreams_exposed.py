@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from prometheus_client import CollectorRegistry
 
-from mcp_server import Settings, mount_mcp
+from mcp_server import McpMount, Settings, mount_mcp
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.fakes import FakeHttpServer, read_events
 from mcp_testkit.jwt import JwtIssuer
@@ -97,20 +98,32 @@ async def test_exposed_tools_never_see_the_callers_token(
     assert any(r["headers"].get("x-request-id") == "canary-request-1" for r in calls)
 
 
+def mounted_upstream(
+    tmp_path: Path, upstream: FakeHttpServer, tools: str = '"echo", "headers"', **settings: Any
+) -> tuple[FastAPI, McpMount]:
+    """A plain FastAPI app with one exposed fake upstream (``UPSTREAM_KEY`` must be set)."""
+    app = FastAPI()
+    mounted = mount_mcp(
+        app,
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            upstreams_file=write_file(tmp_path, upstream.url, tools=tools),
+            **settings,
+        ),
+        metrics_registry=CollectorRegistry(),
+    )
+    assert mounted is not None
+    return app, mounted
+
+
 async def test_oversized_upstream_results_are_refused_like_local_ones(
     tmp_path: Path,
     fake_http_upstream: Callable[..., FakeHttpServer],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    upstream = fake_http_upstream(log=tmp_path / "u.jsonl")
     monkeypatch.setenv("UPSTREAM_KEY", "k")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        upstreams_file=write_file(tmp_path, upstream.url, tools='"big"'),
-        max_response_bytes=4096,
-    )
-    app = FastAPI()
-    mount_mcp(app, settings, metrics_registry=CollectorRegistry())
+    upstream = fake_http_upstream(log=tmp_path / "u.jsonl")
+    app, _ = mounted_upstream(tmp_path, upstream, tools='"big"', max_response_bytes=4096)
     with running_asgi(app) as srv:
         async with Client(f"{srv.url}/mcp") as client:
             small = await client.call_tool("docs_big", {"size": 100})
@@ -125,15 +138,9 @@ async def test_upstream_failures_are_tool_errors_and_readiness_fails(
     fake_http_upstream: Callable[..., FakeHttpServer],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    upstream = fake_http_upstream(log=tmp_path / "u.jsonl")
     monkeypatch.setenv("UPSTREAM_KEY", "k")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        upstreams_file=write_file(tmp_path, upstream.url),
-    )
-    app = FastAPI()
-    mounted = mount_mcp(app, settings, metrics_registry=CollectorRegistry())
-    assert mounted is not None
+    upstream = fake_http_upstream(log=tmp_path / "u.jsonl")
+    app, mounted = mounted_upstream(tmp_path, upstream)
     with running_asgi(app) as srv:
         upstream.stop()
         async with Client(f"{srv.url}/mcp") as client:
