@@ -1,10 +1,11 @@
 """The official conformance suite's client scenarios, judging UpstreamManager.
 
-Runs the non-OAuth scenarios of the suite's ``core`` through ``tools/conformance/run_client.py``
-(the real suite, Node 22 and ``python -m mcp_upstream_client.conformance_client``) and checks
-its verdict. The OAuth scenarios (expected failures: the manager uses static headers) run in
-``nox -s conformance``, which keeps this test short. It never skips: without the suite in
-the cache it fails and says how to install it.
+Runs every scenario of the suite's ``core`` (initialize, tools_call, SEP-1034 elicitation
+defaults, SSE retry and the 14 OAuth scenarios) through ``tools/conformance/run_client.py``
+(the real suite, Node 22 and ``python -m mcp_upstream_client.conformance_client``) and
+checks that each one passed with checks and no failure. ``--suite all`` (back-compat and
+extensions) runs in ``nox -s conformance``. It never skips: without the suite in the cache
+it fails and says how to install it.
 """
 
 from __future__ import annotations
@@ -17,23 +18,44 @@ from pathlib import Path
 import pytest
 
 from mcp_testkit.asgi import free_port
-from mcp_upstream_client.conformance_client import main, run
+from mcp_upstream_client.conformance_client import CIMD_URL, main, oauth_for, run
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = ROOT / "tools" / "conformance" / "run_client.py"
 NOT_INSTALLED = 3  # run_client.py's status for "suite not in the cache"
-# The scenarios of `core` that are not OAuth: the manager must pass them (elicitation is an
-# explained expected failure, see tools/conformance/expected-client-failures.yml).
-MUST_PASS = {"initialize", "tools_call", "sse-retry"}
-NON_AUTH_CORE = MUST_PASS | {"elicitation-sep1034-client-defaults"}
+# The 18 scenarios of the pinned suite's `core`: the manager must pass every one.
+CORE = {
+    "initialize",
+    "tools_call",
+    "elicitation-sep1034-client-defaults",
+    "sse-retry",
+    *(
+        f"auth/{name}"
+        for name in (
+            "metadata-default",
+            "metadata-var1",
+            "metadata-var2",
+            "metadata-var3",
+            "basic-cimd",
+            "scope-from-www-authenticate",
+            "scope-from-scopes-supported",
+            "scope-omitted-when-undefined",
+            "scope-step-up",
+            "scope-retry-limit",
+            "token-endpoint-auth-basic",
+            "token-endpoint-auth-post",
+            "token-endpoint-auth-none",
+            "pre-registration",
+        )
+    ),
+}
 
 
 def test_core_client_suite_passes(tmp_path: Path) -> None:
     report = tmp_path / "results.json"
     output = ["--output", str(tmp_path / "out"), "--json", str(report)]
-    scenarios = [arg for name in sorted(NON_AUTH_CORE) for arg in ("--scenario", name)]
     proc = subprocess.run(
-        [sys.executable, str(RUNNER), *scenarios, "--no-install", *output],
+        [sys.executable, str(RUNNER), "--suite", "core", "--no-install", *output],
         capture_output=True,
         text=True,
         timeout=600,
@@ -44,11 +66,9 @@ def test_core_client_suite_passes(tmp_path: Path) -> None:
         pytest.fail(f"conformance suite missing, nothing was tested:\n{proc.stdout}")
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     results = json.loads(report.read_text(encoding="utf-8"))
-    assert set(results) == NON_AUTH_CORE, sorted(results)
-    assert not results["elicitation-sep1034-client-defaults"]["passed"]  # listed, explained
-    passed = {name for name, result in results.items() if result["passed"]}
-    assert passed >= MUST_PASS, proc.stdout
-    for name in MUST_PASS:
+    assert set(results) == CORE, sorted(results)
+    for name in CORE:
+        assert results[name]["passed"], (name, results[name])
         assert results[name]["checks"] > 0, results[name]
         assert not results[name]["failures"], results[name]
 
@@ -62,3 +82,30 @@ def test_adapter_rejects_a_url_that_is_not_http() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["localhost:1234/mcp", "--scenario", "initialize"])
     assert exc.value.code == 2
+
+
+def test_adapter_maps_auth_scenarios_to_the_upstream_files_oauth_table() -> None:
+    assert oauth_for("tools_call", {}) is None
+    dcr = oauth_for("auth/metadata-default", {})
+    assert dcr is not None
+    assert dcr.grant == "authorization_code"
+    assert dcr.client_id is None
+    assert dcr.client_metadata_url == CIMD_URL
+    pre = oauth_for("auth/pre-registration", {"client_id": "c", "client_secret": "s"})
+    assert pre is not None
+    assert pre.client_id == "c"
+    assert pre.client_metadata_url is None
+    assert pre.client_secret is not None
+    assert pre.client_secret.get_secret_value() == "s"
+    basic = oauth_for("auth/client-credentials-basic", {"client_id": "c", "client_secret": "s"})
+    assert basic is not None
+    assert basic.grant == "client_credentials"
+    key = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"
+    jwt = oauth_for(
+        "auth/client-credentials-jwt",
+        {"client_id": "c", "private_key_pem": key, "signing_algorithm": "ES256"},
+    )
+    assert jwt is not None
+    assert jwt.private_key is not None
+    assert jwt.signing_algorithm == "ES256"
+    assert jwt.client_secret is None

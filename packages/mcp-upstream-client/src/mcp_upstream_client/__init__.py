@@ -11,17 +11,25 @@ from __future__ import annotations
 from mcp_upstream_client._testing import is_testing, set_testing
 from mcp_upstream_client.config import (
     BreakerConfig,
+    OAuthConfig,
     ReconnectConfig,
     UpstreamConfig,
     UpstreamsFile,
     load_upstreams,
     parse_upstreams,
 )
+from mcp_upstream_client.elicitation import (
+    ElicitationHandler,
+    ElicitationRequest,
+    accept_defaults,
+    apply_defaults,
+)
 from mcp_upstream_client.errors import (
     CircuitOpenError,
     ToolNotAllowedError,
     ToolWithdrawnError,
     UnknownUpstreamError,
+    UpstreamAuthError,
     UpstreamCallError,
     UpstreamConfigError,
     UpstreamError,
@@ -29,6 +37,11 @@ from mcp_upstream_client.errors import (
     UpstreamUnavailableError,
 )
 from mcp_upstream_client.manager import OutgoingHeaders, UpstreamManager, compute_pins
+from mcp_upstream_client.oauth import (
+    AuthorizationCodeResult,
+    AuthorizationHandler,
+    HeadlessAuthorization,
+)
 from mcp_upstream_client.observer import CircuitState, NullObserver, UpstreamObserver
 from mcp_upstream_client.pins import canonical_tool_json, format_pins, tool_pin
 from mcp_upstream_client.status import UpstreamStatus
@@ -36,15 +49,22 @@ from mcp_upstream_client.status import UpstreamStatus
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthorizationCodeResult",
+    "AuthorizationHandler",
     "BreakerConfig",
     "CircuitOpenError",
     "CircuitState",
+    "ElicitationHandler",
+    "ElicitationRequest",
+    "HeadlessAuthorization",
     "NullObserver",
+    "OAuthConfig",
     "OutgoingHeaders",
     "ReconnectConfig",
     "ToolNotAllowedError",
     "ToolWithdrawnError",
     "UnknownUpstreamError",
+    "UpstreamAuthError",
     "UpstreamCallError",
     "UpstreamConfig",
     "UpstreamConfigError",
@@ -56,6 +76,8 @@ __all__ = [
     "UpstreamUnavailableError",
     "UpstreamsFile",
     "__version__",
+    "accept_defaults",
+    "apply_defaults",
     "canonical_tool_json",
     "compute_pins",
     "format_pins",

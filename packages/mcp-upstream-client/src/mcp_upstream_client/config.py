@@ -1,9 +1,9 @@
 """The upstream file (``MCP_UPSTREAMS_FILE``): TOML, validated into pydantic models.
 
-Secrets stay out of the file: ``${VAR}`` in ``url``, ``headers``, ``command``, ``cwd`` and
-``env`` is replaced from the environment at load time, and an unset variable is an error
-that names it. Any invalid entry stops start-up with one line naming the upstream and the
-field, because a half-loaded allowlist is worse than none.
+Secrets stay out of the file: ``${VAR}`` in ``url``, ``headers``, ``command``, ``cwd``,
+``env`` and ``oauth`` is replaced from the environment at load time, and an unset variable
+is an error that names it. Any invalid entry stops start-up with one line naming the
+upstream and the field, because a half-loaded allowlist is worse than none.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from mcp_upstream_client.errors import UpstreamConfigError
 
 __all__ = [
     "BreakerConfig",
+    "OAuthConfig",
     "ReconnectConfig",
     "UpstreamConfig",
     "UpstreamsFile",
@@ -41,7 +42,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 PIN_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Fields whose strings may carry ${VAR}; everything else is taken literally.
-_EXPANDED_FIELDS = ("url", "headers", "command", "cwd", "env")
+_EXPANDED_FIELDS = ("url", "headers", "command", "cwd", "env", "oauth")
 
 
 class _Strict(BaseModel):
@@ -64,6 +65,86 @@ class ReconnectConfig(_Strict):
     max_backoff_s: float = Field(30.0, gt=0, le=3_600)
 
 
+class OAuthConfig(_Strict):
+    """``[upstreams.oauth]``: OAuth 2.1 to an HTTP upstream instead of a static header.
+
+    ``authorization_code`` discovers everything from the upstream's 401 (RFC 9728 metadata,
+    the authorization server's RFC 8414 metadata), then registers (CIMD when the server
+    supports it and ``client_metadata_url`` is set, a pre-registered ``client_id``, or
+    dynamic registration) and runs PKCE with a resource indicator and scope step-up. A
+    server-side process has nobody to click "allow": the built-in handler follows the
+    authorization server's redirect without a browser, so the server must approve this
+    client without a person (see ``docs/upstreams.md``). ``client_credentials`` is the
+    machine-to-machine grant (``client_secret_basic``/``_post`` or ``private_key_jwt``).
+    """
+
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    client_id: str | None = Field(None, min_length=1)
+    client_secret: SecretStr | None = None
+    #: CIMD: an https URL whose JSON document describes this client (used as client_id).
+    client_metadata_url: str | None = None
+    token_endpoint_auth_method: (
+        Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"] | None
+    ) = None
+    #: PEM key that signs the ``private_key_jwt`` assertion.
+    private_key: SecretStr | None = None
+    signing_algorithm: Literal["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"] = "RS256"
+    #: The authorization server the credentials belong to; they are sent nowhere else.
+    issuer: str | None = None
+    #: Scopes to ask for; unset = what the upstream's challenge or metadata names.
+    scopes: list[str] | None = None
+    redirect_uri: str = "http://127.0.0.1/oauth/callback"
+    client_name: str = "mcp-upstream-client"
+    #: Seconds the authorization handler may take (a person-in-the-loop handler needs long).
+    authorization_timeout_s: float = Field(30.0, gt=0, le=3_600)
+
+    @field_validator("client_metadata_url", "issuer", "redirect_uri")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_tokens(cls, value: list[str] | None) -> list[str] | None:
+        for scope in value or []:
+            if not scope or not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):
+                raise ValueError(f"{scope!r} is not a valid OAuth scope (RFC 6749 §3.3)")
+        return value
+
+    @model_validator(mode="after")
+    def _grant_fields(self) -> OAuthConfig:
+        method = self.token_endpoint_auth_method
+        if self.grant == "client_credentials":
+            if self.client_id is None:
+                raise ValueError("client_id: required when grant = 'client_credentials'")
+            if self.client_metadata_url is not None:
+                raise ValueError("client_metadata_url: only valid for grant = 'authorization_code'")
+            if method == "none":
+                raise ValueError("token_endpoint_auth_method: 'none' cannot authenticate a client")
+            if method == "private_key_jwt" or (method is None and self.private_key is not None):
+                if self.private_key is None:
+                    raise ValueError("private_key: required for private_key_jwt")
+                if self.client_secret is not None:
+                    raise ValueError("client_secret: not used with private_key_jwt")
+            elif self.client_secret is None:
+                raise ValueError("client_secret (or private_key): required for client_credentials")
+        else:
+            if method == "private_key_jwt" or self.private_key is not None:
+                raise ValueError("private_key_jwt: only valid for grant = 'client_credentials'")
+            if self.client_secret is not None and self.client_id is None:
+                raise ValueError("client_secret: needs client_id")
+            if method in ("client_secret_basic", "client_secret_post") and not self.client_secret:
+                raise ValueError(f"token_endpoint_auth_method {method!r}: needs client_secret")
+        return self
+
+    @property
+    def scope(self) -> str | None:
+        """The scopes as the space-separated string OAuth sends (None when unset)."""
+        return " ".join(self.scopes) if self.scopes else None
+
+
 class UpstreamConfig(_Strict):
     """One approved upstream MCP server (one ``[[upstreams]]`` table)."""
 
@@ -84,6 +165,7 @@ class UpstreamConfig(_Strict):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     health_interval_s: float = Field(30.0, ge=0, le=86_400)
     mode: Literal["auto", "legacy"] = "auto"
+    oauth: OAuthConfig | None = None
 
     @field_validator("url")
     @classmethod
@@ -125,11 +207,13 @@ class UpstreamConfig(_Strict):
                 raise ValueError("url: required when transport = 'http'")
             if self.command is not None or self.env:
                 raise ValueError("command/env: only valid when transport = 'stdio'")
+            if self.oauth is not None and any(k.lower() == "authorization" for k in self.headers):
+                raise ValueError("headers.Authorization: not with oauth (it sets that header)")
         else:
             if not self.command:
                 raise ValueError("command: required (non-empty list) when transport = 'stdio'")
-            if self.url is not None or self.headers:
-                raise ValueError("url/headers: only valid when transport = 'http'")
+            if self.url is not None or self.headers or self.oauth is not None:
+                raise ValueError("url/headers/oauth: only valid when transport = 'http'")
         stray = sorted(set(self.pins) - set(self.allow_tools))
         if stray:
             raise ValueError(f"pins: {', '.join(stray)} not in allow_tools")
@@ -147,6 +231,10 @@ class UpstreamConfig(_Strict):
         data = self.model_dump(mode="json")
         data["headers"] = dict.fromkeys(self.headers, "***")
         data["env"] = dict.fromkeys(self.env, "***")
+        if self.oauth is not None:
+            for secret in ("client_secret", "private_key"):
+                if getattr(self.oauth, secret) is not None:
+                    data["oauth"][secret] = "***"
         return data
 
 

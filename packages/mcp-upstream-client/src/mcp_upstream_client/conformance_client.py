@@ -7,11 +7,18 @@ runs ``CMD <server-url>`` with ``MCP_CONFORMANCE_SCENARIO=S`` and judges what re
 server. This adapter exists so that the suite judges :class:`UpstreamManager` itself, with
 its production code path: one HTTP upstream at that URL, deny-by-default ``allow_tools``
 opened only for the tool the scenario calls, connect (initialize + tools/list), list,
-call, clean shutdown. Nothing here speaks MCP by hand.
+call, clean shutdown. Nothing here speaks MCP or OAuth by hand.
+
+What a scenario adds to that configuration is what an operator would write in the
+upstream file: ``auth/*`` servers get an ``[upstreams.oauth]`` table (authorization code,
+or client credentials for ``auth/client-credentials-*``) filled from the suite's
+``MCP_CONFORMANCE_CONTEXT`` (pre-registered client id, secret or signing key) and with a
+CIMD URL the suite recognises; the SEP-1034 scenario gets an elicitation handler that
+accepts the form as the manager pre-fills it (:func:`accept_defaults`).
 
 Exit status: 0 when the scenario's steps got their answers, 1 when the manager raised an
-:class:`UpstreamError` (e.g. the OAuth-protected ``auth/*`` servers answer 401: the manager
-sends static headers only), 2 on bad usage. The suite's checks, not this status, are the
+:class:`UpstreamError` (e.g. ``auth/scope-retry-limit``'s server never grants the scope it
+asks for), 2 on bad usage. The suite's checks, not this status, are the
 verdict; ``tools/conformance/run_client.py`` runs the scenarios and compares the outcome
 with ``tools/conformance/expected-client-failures.yml``.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -29,14 +37,30 @@ from typing import Any
 
 import mcp_types
 
-from mcp_upstream_client.config import UpstreamConfig
+from mcp_upstream_client.config import OAuthConfig, UpstreamConfig
+from mcp_upstream_client.elicitation import accept_defaults
 from mcp_upstream_client.errors import UpstreamError
 from mcp_upstream_client.manager import UpstreamManager
 
-__all__ = ["SCENARIO_ENV", "UPSTREAM_NAME", "Step", "build_config", "main", "run", "step_for"]
+__all__ = [
+    "CIMD_URL",
+    "CONTEXT_ENV",
+    "SCENARIO_ENV",
+    "UPSTREAM_NAME",
+    "Step",
+    "build_config",
+    "main",
+    "oauth_for",
+    "run",
+    "step_for",
+]
 
 #: Set by the suite for every client it starts.
 SCENARIO_ENV = "MCP_CONFORMANCE_SCENARIO"
+#: JSON the suite passes to some auth scenarios (pre-registered credentials, keys).
+CONTEXT_ENV = "MCP_CONFORMANCE_CONTEXT"
+#: The Client ID Metadata Document URL the suite's authorization servers expect.
+CIMD_URL = "https://conformance-test.local/client-metadata.json"
 UPSTREAM_NAME = "conformance"
 
 log = logging.getLogger("mcp_upstream_client.conformance")
@@ -68,7 +92,32 @@ def step_for(scenario: str) -> Step:
     return _STEPS.get(scenario, Step())
 
 
-def build_config(url: str, step: Step) -> UpstreamConfig:
+def oauth_for(scenario: str, context: Mapping[str, Any]) -> OAuthConfig | None:
+    """The ``[upstreams.oauth]`` an operator would write for ``scenario`` (None: no OAuth)."""
+    if not scenario.startswith("auth/"):
+        return None
+    client_id = context.get("client_id")
+    if scenario.startswith("auth/client-credentials"):
+        if "private_key_pem" in context:
+            return OAuthConfig(
+                grant="client_credentials",
+                client_id=client_id,
+                private_key=context["private_key_pem"],
+                signing_algorithm=context.get("signing_algorithm", "RS256"),
+            )
+        return OAuthConfig(
+            grant="client_credentials",
+            client_id=client_id,
+            client_secret=context.get("client_secret"),
+        )
+    return OAuthConfig(
+        client_id=client_id,
+        client_secret=context.get("client_secret"),
+        client_metadata_url=None if client_id else CIMD_URL,
+    )
+
+
+def build_config(url: str, step: Step, oauth: OAuthConfig | None = None) -> UpstreamConfig:
     """One required HTTP upstream whose allowlist holds exactly the scenario's tool.
 
     Everything else is the production default (timeouts, breaker, reconnects): ``required``
@@ -82,14 +131,18 @@ def build_config(url: str, step: Step) -> UpstreamConfig:
         allow_tools=[step.tool] if step.tool else [],
         required=True,
         health_interval_s=0,
+        oauth=oauth,
     )
 
 
-async def run(url: str, scenario: str) -> int:
+async def run(url: str, scenario: str, context: Mapping[str, Any] | None = None) -> int:
     """Run ``scenario``'s steps through an :class:`UpstreamManager`; return the exit status."""
     step = step_for(scenario)
+    config = build_config(url, step, oauth_for(scenario, context or {}))
     try:
-        async with UpstreamManager([build_config(url, step)], shutdown_grace_s=1.0) as manager:
+        async with UpstreamManager(
+            [config], shutdown_grace_s=1.0, elicitation_handler=accept_defaults
+        ) as manager:
             tools = await manager.list_tools(UPSTREAM_NAME)
             log.info("allowed tools: %s", [tool.name for tool in tools])
             if step.tool is None:
@@ -127,8 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    try:
+        context = json.loads(os.environ.get(CONTEXT_ENV) or "{}")
+    except ValueError:
+        parser.error(f"${CONTEXT_ENV} is not JSON")
     log.info("scenario %r against %s", args.scenario, args.url)
-    return asyncio.run(run(args.url, args.scenario))
+    return asyncio.run(run(args.url, args.scenario, context))
 
 
 if __name__ == "__main__":

@@ -21,47 +21,56 @@ from typing import Any
 
 import mcp_types
 from fastmcp import Client
-from mcp import MCPError
-from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 
 from mcp_upstream_client._testing import is_testing
 from mcp_upstream_client.breaker import Clock, UpstreamBreaker
 from mcp_upstream_client.config import UpstreamConfig
+from mcp_upstream_client.elicitation import ElicitationHandler, fastmcp_handler
 from mcp_upstream_client.errors import (
     ToolNotAllowedError,
     ToolWithdrawnError,
-    UpstreamCallError,
+    UpstreamAuthError,
     UpstreamError,
-    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from mcp_upstream_client.failures import Failure, auth_refusal, classify, describe
+from mcp_upstream_client.oauth import AuthorizationHandler
 from mcp_upstream_client.observer import UpstreamObserver, notify
 from mcp_upstream_client.pins import PinVerdict, check_pins
 from mcp_upstream_client.status import State, UpstreamStatus
-from mcp_upstream_client.transports import CallScope, StderrPump, build_client, current_scope
+from mcp_upstream_client.transports import (
+    CallScope,
+    StderrPump,
+    build_client,
+    build_http_auth,
+    current_scope,
+)
 
 __all__ = ["Connection", "UpstreamStatus"]
 
 log = logging.getLogger("mcp_upstream_client")
 
-_SESSION_LOST = frozenset({"Session not found", "Session terminated"})
-
-
-class _Failure(Exception):
-    """Internal: a classified failure (``error`` to raise, ``counts``, ``broken``)."""
-
-    def __init__(self, error: UpstreamError, *, counts: bool, broken: bool, lost: bool = False):
-        super().__init__(str(error))
-        self.error, self.counts, self.broken, self.lost = error, counts, broken, lost
-
 
 class Connection:
     """Owns the client, tool catalog, breaker and background tasks of one upstream."""
 
-    def __init__(self, config: UpstreamConfig, observer: UpstreamObserver, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        observer: UpstreamObserver,
+        *,
+        clock: Clock,
+        authorization_handler: AuthorizationHandler | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
+    ) -> None:
         self.config = config
         self.name = config.name
         self._observer = observer
+        # One OAuth flow (and token store) for the connection's lifetime: reconnects reuse it.
+        self._auth = build_http_auth(config, authorization_handler)
+        self._elicitation = (
+            fastmcp_handler(config.name, elicitation_handler) if elicitation_handler else None
+        )
         self.breaker = UpstreamBreaker(config.name, config.breaker, observer, clock=clock)
         self._client: Client[Any] | None = None
         self._connect_lock = asyncio.Lock()
@@ -166,11 +175,14 @@ class Connection:
                 raise UpstreamUnavailableError(
                     f"upstream {self.name!r} is stopped", upstream=self.name
                 )
-            client = build_client(self.config, self._stderr)
+            client = build_client(
+                self.config, self._stderr, auth=self._auth, elicitation=self._elicitation
+            )
             timeout = self.config.effective_connect_timeout_s
             # Enter in a fresh context: the session's background tasks copy the context
             # they start in, and must not carry one caller's CallScope (its headers) along.
-            task = asyncio.create_task(self._enter(client), context=contextvars.Context())
+            scope = CallScope()  # records the connect's HTTP statuses (a 401/403 is auth)
+            task = asyncio.create_task(self._enter(client, scope), context=contextvars.Context())
             try:
                 async with asyncio.timeout(timeout):
                     tools = await task
@@ -179,7 +191,8 @@ class Connection:
                 with contextlib.suppress(BaseException):
                     await task
                 await self._close_client(client)
-                reason = "timed out" if isinstance(exc, TimeoutError) else _describe(exc)
+                reason = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+                refused = auth_refusal(exc, scope)
                 self._state = "down"
                 self._last_error = f"connect failed: {reason}"
                 if isinstance(exc, asyncio.CancelledError):
@@ -190,8 +203,10 @@ class Connection:
                     reason,
                     extra={"upstream": self.name},
                 )
-                raise UpstreamUnavailableError(
-                    f"upstream {self.name!r}: connect failed: {reason}", upstream=self.name
+                error = UpstreamAuthError if refused else UpstreamUnavailableError
+                raise error(
+                    f"upstream {self.name!r}: connect failed: {refused or reason}",
+                    upstream=self.name,
                 ) from None
             self._client = client
             self._apply_listing(tools)
@@ -206,7 +221,8 @@ class Connection:
             )
             return client
 
-    async def _enter(self, client: Client[Any]) -> list[mcp_types.Tool]:
+    async def _enter(self, client: Client[Any], scope: CallScope) -> list[mcp_types.Tool]:
+        current_scope().set(scope)  # this task's own context: nobody else sees it
         await client.__aenter__()  # type: ignore[no-untyped-call]  # fastmcp leaves it untyped
         return await client.list_tools()
 
@@ -302,7 +318,7 @@ class Connection:
             failure = self._classify(exc, CallScope(), self.config.timeout_s)
             self._last_error = str(failure.error)
             if failure.broken or failure.lost:
-                self._mark_broken(client, _describe(exc))
+                self._mark_broken(client, describe(exc))
             raise failure.error from None
         self._apply_listing(tools)
         self._last_ok_at = time.time()
@@ -343,7 +359,7 @@ class Connection:
         self.check_approved(tool)
         try:
             result = await self._send(client, tool, arguments, timeout_s, headers)
-        except _Failure as failure:
+        except Failure as failure:
             if not failure.lost:
                 self._settle(client, failure)
                 raise failure.error from None
@@ -358,7 +374,7 @@ class Connection:
                 ) from None
             try:
                 result = await self._send(client, tool, arguments, timeout_s, headers)
-            except _Failure as again:
+            except Failure as again:
                 self._settle(client, again)
                 raise again.error from None
         self.breaker.record_success()
@@ -383,7 +399,7 @@ class Connection:
         finally:
             var.reset(token)
 
-    def _settle(self, client: Client[Any], failure: _Failure) -> None:
+    def _settle(self, client: Client[Any], failure: Failure) -> None:
         if failure.counts:
             self.breaker.record_failure(failure.error)
         else:
@@ -410,61 +426,13 @@ class Connection:
         annotations = definition.annotations if definition is not None else None
         return bool(annotations is not None and annotations.read_only_hint)
 
-    def _classify(self, exc: BaseException, scope: CallScope, timeout_s: float) -> _Failure:
-        name = self.name
-        if isinstance(exc, TimeoutError) or (
-            isinstance(exc, MCPError) and exc.code == REQUEST_TIMEOUT
-        ):
-            return _Failure(
-                UpstreamTimeoutError(
-                    f"upstream {name!r}: no answer within {timeout_s:g}s",
-                    upstream=name,
-                    timeout_s=timeout_s,
-                ),
-                counts=True,
-                broken=False,
-            )
-        if isinstance(exc, MCPError):
-            if exc.code == CONNECTION_CLOSED and exc.message == "Connection closed":
-                return _Failure(
-                    UpstreamUnavailableError(
-                        f"upstream {name!r}: connection closed", upstream=name
-                    ),
-                    counts=True,
-                    broken=True,
-                )
-            if (
-                self.config.transport == "http"
-                and exc.code == INVALID_REQUEST
-                and exc.message in _SESSION_LOST
-            ):
-                return _Failure(
-                    UpstreamUnavailableError(f"upstream {name!r}: session lost", upstream=name),
-                    counts=True,
-                    broken=True,
-                    lost=True,
-                )
-            if scope.server_error:
-                status = max(scope.statuses)
-                return _Failure(
-                    UpstreamUnavailableError(f"upstream {name!r}: HTTP {status}", upstream=name),
-                    counts=True,
-                    broken=False,
-                )
-            return _Failure(
-                UpstreamCallError(
-                    f"upstream {name!r}: JSON-RPC error {exc.code}: {exc.message}",
-                    upstream=name,
-                    code=exc.code,
-                    data=exc.data,
-                ),
-                counts=False,
-                broken=False,
-            )
-        return _Failure(
-            UpstreamUnavailableError(f"upstream {name!r}: {_describe(exc)}", upstream=name),
-            counts=True,
-            broken=True,
+    def _classify(self, exc: BaseException, scope: CallScope, timeout_s: float) -> Failure:
+        return classify(
+            exc,
+            scope,
+            upstream=self.name,
+            http=self.config.transport == "http",
+            timeout_s=timeout_s,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -472,8 +440,3 @@ class Connection:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -8,7 +8,8 @@ The tree (catch the base to handle "the upstream did not give me a result")::
     ├── ToolNotAllowedError        not in allow_tools; the upstream was not contacted
     │   └── ToolWithdrawnError     allowed, but its definition no longer matches its pin
     ├── UpstreamUnavailableError   cannot reach it: down, crashed, 5xx, shutting down
-    │   └── CircuitOpenError       the breaker is open; failed fast without any I/O
+    │   ├── CircuitOpenError       the breaker is open; failed fast without any I/O
+    │   └── UpstreamAuthError      it refused us: 401/403, or OAuth to it failed
     ├── UpstreamTimeoutError       no answer within timeout_s (or the per-call timeout)
     └── UpstreamCallError          the upstream answered with a JSON-RPC error
 
@@ -23,6 +24,7 @@ __all__ = [
     "ToolNotAllowedError",
     "ToolWithdrawnError",
     "UnknownUpstreamError",
+    "UpstreamAuthError",
     "UpstreamCallError",
     "UpstreamConfigError",
     "UpstreamError",
@@ -69,6 +71,13 @@ class UpstreamUnavailableError(UpstreamError):
 
 class CircuitOpenError(UpstreamUnavailableError):
     """The upstream's circuit breaker is open: the call failed fast without network I/O."""
+
+
+class UpstreamAuthError(UpstreamUnavailableError):
+    """The upstream refused our credentials (HTTP 401/403) or OAuth to it failed.
+
+    Never about the downstream caller: the manager authenticates as itself.
+    """
 
 
 class UpstreamTimeoutError(UpstreamError):

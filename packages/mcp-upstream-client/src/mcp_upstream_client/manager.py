@@ -21,17 +21,20 @@ import mcp_types
 from mcp_upstream_client.breaker import Clock
 from mcp_upstream_client.config import UpstreamConfig
 from mcp_upstream_client.connection import Connection
+from mcp_upstream_client.elicitation import ElicitationHandler
 from mcp_upstream_client.errors import (
     CircuitOpenError,
     ToolNotAllowedError,
     ToolWithdrawnError,
     UnknownUpstreamError,
+    UpstreamAuthError,
     UpstreamCallError,
     UpstreamConfigError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from mcp_upstream_client.oauth import AuthorizationHandler
 from mcp_upstream_client.observer import NullObserver, UpstreamObserver, notify
 from mcp_upstream_client.pins import tool_pin
 from mcp_upstream_client.status import UpstreamStatus
@@ -56,7 +59,13 @@ class UpstreamManager:
         outgoing_headers: OutgoingHeaders | None = None,
         shutdown_grace_s: float = 10.0,
         clock: Clock = time.monotonic,
+        elicitation_handler: ElicitationHandler | None = None,
+        authorization_handler: AuthorizationHandler | None = None,
     ) -> None:
+        """``elicitation_handler`` answers upstreams' ``elicitation/create`` (none: the
+        capability is not declared, so upstreams cannot ask). ``authorization_handler``
+        approves OAuth authorization-code requests of ``[upstreams.oauth]`` upstreams in
+        place of :class:`~mcp_upstream_client.oauth.HeadlessAuthorization`."""
         self._observer: UpstreamObserver = observer or NullObserver()
         self._outgoing_headers = outgoing_headers
         self._grace = shutdown_grace_s
@@ -64,7 +73,13 @@ class UpstreamManager:
         for config in configs:
             if config.name in self._connections:
                 raise UpstreamConfigError(f"upstream name {config.name!r} is used twice")
-            self._connections[config.name] = Connection(config, self._observer, clock=clock)
+            self._connections[config.name] = Connection(
+                config,
+                self._observer,
+                clock=clock,
+                authorization_handler=authorization_handler,
+                elicitation_handler=elicitation_handler,
+            )
         self._accepting = False
         self._started = False
         self._inflight = 0
@@ -80,14 +95,14 @@ class UpstreamManager:
         self._started = True
         conns = list(self._connections.values())
         results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        failed_required: list[str] = []
+        failed_required: list[tuple[str, BaseException]] = []
         for conn, result in zip(conns, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 await self._close_all()
                 raise result
             if isinstance(result, BaseException):
                 if conn.config.required:
-                    failed_required.append(f"{conn.name} ({result})")
+                    failed_required.append((conn.name, result))
                 else:
                     log.warning(
                         "optional upstream %s starts down: %s",
@@ -98,8 +113,13 @@ class UpstreamManager:
                     conn.start_recovery()
         if failed_required:
             await self._close_all()
-            raise UpstreamUnavailableError(
-                "required upstream(s) down at start-up: " + "; ".join(failed_required)
+            # All of them refused our credentials: say so by type ("fix the OAuth set-up",
+            # not "the upstream is down"); it is still an UpstreamUnavailableError.
+            refused = all(isinstance(e, UpstreamAuthError) for _, e in failed_required)
+            error = UpstreamAuthError if refused else UpstreamUnavailableError
+            raise error(
+                "required upstream(s) down at start-up: "
+                + "; ".join(f"{name} ({e})" for name, e in failed_required)
             )
         self._accepting = True
         return self

@@ -26,11 +26,20 @@ from typing import Any, TextIO, cast
 import httpx2
 import mcp_types
 from fastmcp import Client
+from fastmcp.client.elicitation import ElicitationHandler
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
 
 from mcp_upstream_client.config import UpstreamConfig
+from mcp_upstream_client.oauth import AuthorizationHandler, build_auth
 
-__all__ = ["CallScope", "StderrPump", "build_client", "current_scope", "sanitize_headers"]
+__all__ = [
+    "CallScope",
+    "StderrPump",
+    "build_client",
+    "build_http_auth",
+    "current_scope",
+    "sanitize_headers",
+]
 
 log = logging.getLogger("mcp_upstream_client.stdio")
 
@@ -173,14 +182,27 @@ class StderrPump:
             self._reader_file.close()
 
 
-def build_client(config: UpstreamConfig, stderr: StderrPump | None) -> Client[Any]:
-    """A fresh, not yet connected FastMCP client for ``config``."""
+def build_client(
+    config: UpstreamConfig,
+    stderr: StderrPump | None,
+    *,
+    auth: httpx2.Auth | None = None,
+    elicitation: ElicitationHandler | None = None,
+) -> Client[Any]:
+    """A fresh, not yet connected FastMCP client for ``config``.
+
+    ``auth`` is the upstream's OAuth flow; it is built once per upstream (see
+    :func:`build_http_auth`) and shared by every client of a reconnecting connection, so a
+    reconnect reuses its tokens instead of authorizing again. ``elicitation`` answers the
+    upstream's ``elicitation/create`` (and declares the capability); None declares none.
+    """
     transport: ClientTransport
     if config.transport == "http":
         assert config.url is not None  # the config validator guarantees it
         transport = StreamableHttpTransport(
             config.url,
             headers={k: v.get_secret_value() for k, v in config.headers.items()},
+            auth=auth,
             httpx_client_factory=_http_client_factory(config.effective_connect_timeout_s),
         )
     else:
@@ -193,10 +215,21 @@ def build_client(config: UpstreamConfig, stderr: StderrPump | None) -> Client[An
             keep_alive=False,  # leaving the client's context stops the child
             log_file=stderr.writer if stderr is not None else None,
         )
-    return Client(
+    client: Client[Any] = Client(
         transport,
         timeout=config.timeout_s,
         init_timeout=config.effective_connect_timeout_s,
         mode=config.mode,
         client_info=CLIENT_INFO,
+        elicitation_handler=elicitation,
     )
+    return client
+
+
+def build_http_auth(
+    config: UpstreamConfig, handler: AuthorizationHandler | None = None
+) -> httpx2.Auth | None:
+    """The upstream's OAuth flow when ``[upstreams.oauth]`` is set, else None."""
+    if config.oauth is None or config.url is None:
+        return None
+    return build_auth(config.url, config.oauth, handler)
