@@ -64,9 +64,15 @@ class RunningApp:
 
 
 @contextmanager
-def running_asgi(app: Any, *, timeout_s: float = 20.0, **config: Any) -> Iterator[RunningApp]:
-    """Run ``app`` until the block exits; raises if it does not start within ``timeout_s``."""
-    port = free_port()
+def running_asgi(
+    app: Any, *, port: int | None = None, timeout_s: float = 20.0, **config: Any
+) -> Iterator[RunningApp]:
+    """Run ``app`` until the block exits; raises if it does not start within ``timeout_s``.
+
+    ``port`` is for an app that must know its own URL before it is built (an OAuth server's
+    issuer); pick it with :func:`free_port`. Default: a free port.
+    """
+    port = port or free_port()
     cfg = uvicorn.Config(
         app,
         host="127.0.0.1",

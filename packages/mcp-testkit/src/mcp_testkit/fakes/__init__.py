@@ -3,6 +3,7 @@
 ``FakeHttpServer`` runs ``python -m mcp_testkit.fakes.server --transport http`` under
 uvicorn on a free 127.0.0.1 port; ``stdio_command`` gives the command and environment
 for a stdio child. Fault injection is described in :mod:`mcp_testkit.fakes.server`.
+``oauth_upstream`` serves an OAuth-protected fake in-process (see :mod:`.oauth`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,25 @@ from types import TracebackType
 from typing import Any
 
 from mcp_testkit._process import free_port, port_accepts, stop_process, wait_until
+from mcp_testkit.fakes.oauth import (
+    OAuthFake,
+    RecordingOAuthProvider,
+    oauth_upstream,
+    token_fingerprint,
+)
 from mcp_testkit.fakes.options import DRIFTED_DESCRIPTION, FakeOptions
 
 __all__ = [
     "DRIFTED_DESCRIPTION",
     "FakeHttpServer",
     "FakeOptions",
+    "OAuthFake",
+    "RecordingOAuthProvider",
     "free_port",
+    "oauth_upstream",
     "read_events",
     "stdio_command",
+    "token_fingerprint",
 ]
 
 _MODULE = "mcp_testkit.fakes.server"

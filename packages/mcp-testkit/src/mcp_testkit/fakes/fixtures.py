@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from mcp_testkit.fakes import FakeHttpServer, FakeOptions, stdio_command
+from mcp_testkit.fakes import FakeHttpServer, FakeOptions, OAuthFake, oauth_upstream, stdio_command
 
-__all__ = ["fake_http_upstream", "fake_log", "fake_stdio_upstream"]
+__all__ = ["fake_http_upstream", "fake_log", "fake_oauth_upstream", "fake_stdio_upstream"]
 
 
 @pytest.fixture
@@ -47,3 +48,15 @@ def fake_stdio_upstream() -> Callable[..., tuple[list[str], dict[str, str]]]:
         return stdio_command(FakeOptions(**options))  # type: ignore[arg-type]
 
     return command
+
+
+@pytest.fixture
+def fake_oauth_upstream() -> Iterator[Callable[..., OAuthFake]]:
+    """Factory: ``fake_oauth_upstream(required_scopes=["read"])`` serves an OAuth-protected
+    fake (see :func:`mcp_testkit.fakes.oauth_upstream`); all are stopped at teardown."""
+    with ExitStack() as stack:
+
+        def start(**options: object) -> OAuthFake:
+            return stack.enter_context(oauth_upstream(**options))  # type: ignore[arg-type]
+
+        yield start
