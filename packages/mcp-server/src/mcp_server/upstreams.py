@@ -5,7 +5,9 @@ the same stack as local tools (scopes, rate limits, size limits, logs, metrics).
 through :class:`~mcp_upstream_client.UpstreamManager` (allowlist, breaker, pins,
 timeouts), never through FastMCP's proxy, which forwards the caller's headers (its
 ``Authorization`` included) upstream by default. Only the upstream's own configured
-headers plus our ``X-Request-ID``/``traceparent`` go out.
+headers plus our ``X-Request-ID``/``traceparent`` go out. An upstream's questions
+(``elicitation/create``) reach the caller through
+:class:`~mcp_server.upstream_elicitation.UpstreamElicitationRouter`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import mcp_types
@@ -26,6 +28,7 @@ from pydantic import PrivateAttr
 from mcp_server.observability.request_id import current_request_id, current_traceparent
 from mcp_server.services import CheckResult, HealthCheck
 from mcp_server.settings import Settings
+from mcp_server.upstream_elicitation import UpstreamElicitationRouter
 from mcp_upstream_client import (
     UpstreamConfig,
     UpstreamError,
@@ -89,6 +92,7 @@ class UpstreamTool(Tool):
     _manager: UpstreamManager = PrivateAttr()
     _upstream: str = PrivateAttr()
     _tool: str = PrivateAttr()
+    _router: UpstreamElicitationRouter | None = PrivateAttr(default=None)
 
     @classmethod
     def create(
@@ -97,6 +101,7 @@ class UpstreamTool(Tool):
         upstream: str,
         tool: str,
         definition: mcp_types.Tool | None,
+        router: UpstreamElicitationRouter | None = None,
     ) -> UpstreamTool:
         schema: dict[str, Any] = {"type": "object"}
         description = f"{tool} on upstream {upstream!r} (definition unavailable at start-up)."
@@ -113,11 +118,15 @@ class UpstreamTool(Tool):
             tags={"upstream", upstream},
         )
         made._manager, made._upstream, made._tool = manager, upstream, tool
+        made._router = router
         return made
 
     async def run(self, arguments: dict[str, Any], context: Context | None = None) -> ToolResult:
+        router = self._router
+        asking = nullcontext() if router is None else router.exposed_call(self._upstream, context)
         try:
-            result = await self._manager.call_tool(self._upstream, self._tool, arguments)
+            with asking:
+                result = await self._manager.call_tool(self._upstream, self._tool, arguments)
         except UpstreamError as exc:
             raise ToolError(str(exc)) from None
         if result.is_error:
@@ -149,14 +158,20 @@ def attach_upstreams(
     """Plug upstreams into ``runtime``: lifecycle, health, readiness, exposed tools.
 
     A ``manager`` the host passed (``mount_mcp(upstreams=...)``) is used as is and its
-    lifecycle stays the host's; otherwise one is built from the file and started and
+    lifecycle (and elicitation handler) stays the host's; otherwise one is built from the
+    file, forwarding upstream questions to the exposed tools' callers, and started and
     stopped with the server.
     """
+    router: UpstreamElicitationRouter | None = None
     if manager is None:
         if not configs:
             return None
+        router = UpstreamElicitationRouter()
         manager = UpstreamManager(
-            list(configs), observer=observer, outgoing_headers=outgoing_headers
+            list(configs),
+            observer=observer,
+            outgoing_headers=outgoing_headers,
+            elicitation_handler=router.handle,
         )
         runtime.resources.append(lambda: manager)
     exposed = exposed_names([manager.config(n) for n in manager.names])
@@ -169,13 +184,16 @@ def attach_upstreams(
         if manager.config(name).required:
             runtime.readiness_checks[f"upstream:{name}"] = check
     if exposed:
-        runtime.resources.append(lambda: _exposing(runtime.mcp, manager, exposed))
+        runtime.resources.append(lambda: _exposing(runtime.mcp, manager, exposed, router))
     return manager
 
 
 @asynccontextmanager
 async def _exposing(
-    mcp: FastMCP[Any], manager: UpstreamManager, exposed: dict[str, tuple[str, str]]
+    mcp: FastMCP[Any],
+    manager: UpstreamManager,
+    exposed: dict[str, tuple[str, str]],
+    router: UpstreamElicitationRouter | None,
 ) -> AsyncIterator[None]:
     """Register the exposed tools once the manager is up (their schemas come from it)."""
     definitions: dict[tuple[str, str], mcp_types.Tool] = {}
@@ -186,7 +204,7 @@ async def _exposing(
         except UpstreamError as exc:
             logger.warning("upstream %s: tools exposed without definitions: %s", upstream, exc)
     for up_tool in exposed.values():
-        mcp.add_tool(UpstreamTool.create(manager, *up_tool, definitions.get(up_tool)))
+        mcp.add_tool(UpstreamTool.create(manager, *up_tool, definitions.get(up_tool), router))
     try:
         yield
     finally:

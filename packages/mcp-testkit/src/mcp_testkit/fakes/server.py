@@ -17,13 +17,15 @@ FAKE_DROP_SESSION_AFTER
 
 Tools: ``echo``, ``add``, ``pid``, ``slow``, ``hang`` (never returns), ``big`` (oversized
 result), ``fail`` (isError), ``headers`` (the HTTP request's headers), ``write_note``
-(not read-only) and ``delete_all`` (the one no allowlist should ever let through).
+(not read-only), ``delete_all`` (the one no allowlist should ever let through) and ``ask``
+(elicits :data:`ASK_SCHEMA`, whose optional fields have defaults, and returns the answer).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -32,19 +34,44 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_http_headers
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from mcp_types import ToolAnnotations
+from mcp_types import (
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    ToolAnnotations,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_testkit.asgi import read_body, replay
 from mcp_testkit.fakes.options import DRIFTED_DESCRIPTION, FakeOptions
 
-__all__ = ["DRIFTED_DESCRIPTION", "FakeOptions", "build_server", "main", "wrap_http_app"]
+__all__ = [
+    "ASK_SCHEMA",
+    "DRIFTED_DESCRIPTION",
+    "FakeOptions",
+    "build_server",
+    "main",
+    "wrap_http_app",
+]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False)
+
+#: What ``ask`` elicits: ``answer`` is required, the rest have SEP-1034 defaults.
+ASK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string"},
+        "color": {"type": "string", "default": "blue"},
+        "count": {"type": "integer", "default": 3},
+    },
+    "required": ["answer"],
+}
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -161,6 +188,50 @@ def build_server(options: FakeOptions) -> FastMCP:
         """Destructive: the canary of allowlists."""
         log.write({"event": "delete_all"})
         return "deleted everything"
+
+    reached: dict[str, int] = {}
+    reached_cond = asyncio.Condition()
+
+    async def together_at(point: str, together: int) -> None:
+        # A barrier across calls (one process serves them all), so tests can make
+        # concurrent questions overlap without sleeping; bounded so a test fails, not hangs.
+        async with reached_cond:
+            reached[point] = reached.get(point, 0) + 1
+            reached_cond.notify_all()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    reached_cond.wait_for(lambda: reached[point] >= together), 20
+                )
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def ask(
+        question: str, ctx: Context, together: int = 1
+    ) -> dict[str, Any] | InputRequiredResult:
+        """Elicit ``ASK_SCHEMA`` with ``question``; return the action and content received.
+
+        ``together``: wait until that many ``ask`` calls (in total) are about to ask, and
+        again until that many have their answer, so concurrent calls overlap.
+        Handshake-era callers get a server-initiated ``elicitation/create``; 2026-07-28
+        callers an ``InputRequiredResult`` (SEP-2322), then the tool reads the response.
+        """
+        request = ctx.request_context
+        modern = request is not None and request.protocol_version in MODERN_PROTOCOL_VERSIONS
+        if modern:
+            responses = ctx.input_responses
+            if not responses or "answer" not in responses:
+                await together_at("ask", together)
+                params = ElicitRequestFormParams(message=question, requested_schema=ASK_SCHEMA)
+                return InputRequiredResult(input_requests={"answer": ElicitRequest(params=params)})
+            result = ElicitResult.model_validate(responses["answer"].model_dump())
+        else:
+            await together_at("ask", together)
+            result = await ctx.session.elicit(
+                question, ASK_SCHEMA, related_request_id=ctx.request_id
+            )
+        await together_at("answered", together)
+        answer = {"question": question, "action": result.action, "content": result.content}
+        log.write({"event": "elicited", **answer})
+        return answer
 
     return mcp
 
