@@ -17,16 +17,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from fastmcp import Client
 from fastmcp.client.auth import BearerAuth
-from upstream_bench import interleave, line
 
 from mcp_testkit.fakes import OAuthFake, oauth_upstream
 from mcp_upstream_client import UpstreamConfig, UpstreamManager
 from mcp_upstream_client import oauth as oauth_module
+
+# Run as a script (``python tools/bench/upstream_oauth_bench.py``): make ``tools.bench``
+# importable, for the helpers this shares with upstream_bench.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.bench.upstream_bench import interleave, line
 
 
 def config(fake: OAuthFake, tools: list[str]) -> UpstreamConfig:
@@ -86,15 +93,8 @@ async def bench_concurrency(parallel: int) -> None:
     print(f"ConcurrentOAuth: {parallel} concurrent calls  wall={wall * 1e3:8.1f}ms  seen={seen}")
     original = oauth_module.ConcurrentOAuth.async_auth_flow
 
-    async def sdk_only(self: Any, request: Any) -> Any:  # the SDK provider, unwrapped
-        flow = self.provider.async_auth_flow(request)
-        outgoing = await flow.__anext__()
-        while True:
-            response = yield outgoing
-            try:
-                outgoing = await flow.asend(response)
-            except StopAsyncIteration:
-                return
+    def sdk_only(self: Any, request: Any) -> Any:  # the SDK provider's own, locked flow
+        return self.provider.async_auth_flow(request)
 
     # Measure the SDK's own behaviour by routing every request through its locked flow.
     oauth_module.ConcurrentOAuth.async_auth_flow = sdk_only  # type: ignore[method-assign]

@@ -73,6 +73,14 @@ def pre_registered(
     )
 
 
+async def reporting_client(fake: OAuthFake, *, issuer: str) -> UpstreamConfig:
+    """Register client "reporting" at the fake; the config that uses it with ``issuer``."""
+    await fake.provider.register_client(pre_registered("reporting", "s3cret-s3cret"))
+    return secured(
+        fake.url, client_id="reporting", client_secret=SecretStr("s3cret-s3cret"), issuer=issuer
+    )
+
+
 def issued(fake: OAuthFake) -> set[str]:
     return {token_fingerprint(token) for token in fake.provider.access_tokens}
 
@@ -222,13 +230,7 @@ async def test_an_expired_token_is_refreshed(fake_oauth_upstream: FakeFactory) -
 
 async def test_a_pre_registered_client_does_not_register(fake_oauth_upstream: FakeFactory) -> None:
     fake = fake_oauth_upstream(dynamic_registration=False)
-    await fake.provider.register_client(pre_registered("reporting", "s3cret-s3cret"))
-    config = secured(
-        fake.url,
-        client_id="reporting",
-        client_secret=SecretStr("s3cret-s3cret"),
-        issuer=fake.issuer,
-    )
+    config = await reporting_client(fake, issuer=fake.issuer)
     async with UpstreamManager([config]) as manager:
         me = await whoami(manager)
     assert me["client_id"] == "reporting"
@@ -408,13 +410,7 @@ async def test_pre_registered_credentials_go_only_to_their_issuer(
 ) -> None:
     # The upstream names its own authorization server; the credentials belong to another.
     fake = fake_oauth_upstream(dynamic_registration=False)
-    await fake.provider.register_client(pre_registered("reporting", "s3cret-s3cret"))
-    config = secured(
-        fake.url,
-        client_id="reporting",
-        client_secret=SecretStr("s3cret-s3cret"),
-        issuer="https://idp.elsewhere.example",
-    )
+    config = await reporting_client(fake, issuer="https://idp.elsewhere.example")
     with pytest.raises(UpstreamAuthError, match="OAuth failed"):
         async with UpstreamManager([config]):
             pass
