@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcp_testkit.asgi import free_port
 from mcp_upstream_client.conformance_client import CIMD_URL, main, oauth_for, run
@@ -78,6 +80,16 @@ async def test_adapter_reports_an_unreachable_upstream() -> None:
     assert await run(f"http://127.0.0.1:{free_port()}/mcp", "tools_call") == 1
 
 
+@pytest.mark.parametrize("context", ["not json", "[1, 2]"])
+def test_adapter_rejects_a_context_that_is_not_a_json_object(
+    context: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_CONFORMANCE_CONTEXT", context)
+    with pytest.raises(SystemExit) as exc:
+        main(["http://127.0.0.1:1/mcp", "--scenario", "auth/pre-registration"])
+    assert exc.value.code == 2
+
+
 def test_adapter_rejects_a_url_that_is_not_http() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["localhost:1234/mcp", "--scenario", "initialize"])
@@ -100,7 +112,15 @@ def test_adapter_maps_auth_scenarios_to_the_upstream_files_oauth_table() -> None
     basic = oauth_for("auth/client-credentials-basic", {"client_id": "c", "client_secret": "s"})
     assert basic is not None
     assert basic.grant == "client_credentials"
-    key = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     jwt = oauth_for(
         "auth/client-credentials-jwt",
         {"client_id": "c", "private_key_pem": key, "signing_algorithm": "ES256"},

@@ -10,10 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcp_upstream_client import OAuthConfig, UpstreamConfigError, load_upstreams, parse_upstreams
 
-PEM = "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----\n"
+PEM = (
+    ec.generate_private_key(ec.SECP256R1())
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+PUBLIC_PEM = (
+    serialization.load_pem_private_key(PEM.encode(), None)
+    .public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 
 FILE = """
 [[upstreams]]
@@ -130,7 +146,7 @@ def test_an_unset_variable_in_oauth_is_named(tmp_path: Path) -> None:
         ),
         (
             {"grant": "client_credentials", "client_id": "gw", "private_key": PEM}
-            | {"client_secret": "x"},
+            | {"client_secret": "x", "signing_algorithm": "ES256"},
             {},
             "client_secret: not used with private_key_jwt",
         ),
@@ -170,6 +186,22 @@ def test_an_unset_variable_in_oauth_is_named(tmp_path: Path) -> None:
         ({"authorization_timeout_s": 0}, {}, "field 'oauth.authorization_timeout_s'"),
         ({"signing_algorithm": "HS256"}, {}, "field 'oauth.signing_algorithm'"),
         ({"client_secrets": "x"}, {}, "field 'oauth.client_secrets'"),  # typo: not ignored
+        (
+            {"grant": "client_credentials", "client_id": "gw", "private_key": "not a key"},
+            {},
+            "private_key: not a PEM private key that can sign RS256",
+        ),
+        (  # an EC key cannot sign RS256
+            {"grant": "client_credentials", "client_id": "gw", "private_key": PEM},
+            {},
+            "private_key: not a PEM private key that can sign RS256",
+        ),
+        (  # a public key cannot sign at all
+            {"grant": "client_credentials", "client_id": "gw", "private_key": PUBLIC_PEM}
+            | {"signing_algorithm": "ES256"},
+            {},
+            "private_key: not a PEM private key that can sign ES256",
+        ),
     ],
 )
 def test_oauth_rules(oauth: dict[str, Any], extra: dict[str, Any], expected: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import jwt
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -128,6 +129,7 @@ class OAuthConfig(_Strict):
                     raise ValueError("private_key: required for private_key_jwt")
                 if self.client_secret is not None:
                     raise ValueError("client_secret: not used with private_key_jwt")
+                _check_signing_key(self.private_key, self.signing_algorithm)
             elif self.client_secret is None:
                 raise ValueError("client_secret (or private_key): required for client_credentials")
         else:
@@ -143,6 +145,17 @@ class OAuthConfig(_Strict):
     def scope(self) -> str | None:
         """The scopes as the space-separated string OAuth sends (None when unset)."""
         return " ".join(self.scopes) if self.scopes else None
+
+
+def _check_signing_key(key: SecretStr, algorithm: str) -> None:
+    """Refuse a key that cannot sign ``algorithm`` at load time, not at the first token
+    request; pyjwt parses it exactly as it will when signing. Never echoes the key."""
+    try:
+        prepared = jwt.get_algorithm_by_name(algorithm).prepare_key(key.get_secret_value())
+    except (jwt.InvalidKeyError, ValueError, TypeError):
+        prepared = None
+    if not hasattr(prepared, "sign"):  # unparsable, another key type, or a public key
+        raise ValueError(f"private_key: not a PEM private key that can sign {algorithm}")
 
 
 class UpstreamConfig(_Strict):

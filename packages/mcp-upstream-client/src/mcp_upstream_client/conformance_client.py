@@ -183,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         context = json.loads(os.environ.get(CONTEXT_ENV) or "{}")
     except ValueError:
-        parser.error(f"${CONTEXT_ENV} is not JSON")
+        context = None
+    if not isinstance(context, dict):
+        parser.error(f"${CONTEXT_ENV} is not a JSON object")
     log.info("scenario %r against %s", args.scenario, args.url)
     return asyncio.run(run(args.url, args.scenario, context))
 
