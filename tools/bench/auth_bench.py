@@ -11,8 +11,8 @@ import statistics
 import sys
 import time
 
-from mcp_server.auth import JWTTokenVerifier, StaticKeySource
-from mcp_server.auth.keys import KeySource
+from mcp_fastapi_server.auth import JWTTokenVerifier, StaticKeySource
+from mcp_fastapi_server.auth.keys import KeySource
 from mcp_testkit.jwt import JwtIssuer
 
 

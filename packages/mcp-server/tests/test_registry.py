@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.registry import ToolRegistry, ToolSpec, UnknownToolError
+from mcp_fastapi_server.registry import ToolRegistry, ToolSpec, UnknownToolError
 
 
 async def _noop() -> str:
@@ -58,7 +58,7 @@ def test_decorator_keeps_function_and_policy() -> None:
 
 
 def test_builtin_tools_are_registered_read_only() -> None:
-    from mcp_server.tools import default_registry
+    from mcp_fastapi_server.tools import default_registry
 
     specs = {s.name: s for s in default_registry()}
     assert {"health", "metadata", "search", "fetch"} <= set(specs)

@@ -14,7 +14,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from prometheus_client import CollectorRegistry
 
-from mcp_server import Settings, mount_mcp
+from mcp_fastapi_server import Settings, mount_mcp
 from mcp_testkit.asgi import RunningApp, running_asgi
 from mcp_testkit.jwt import JwtIssuer
 

@@ -22,7 +22,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from mcp_types import ElicitRequestFormParams, TextContent
 from prometheus_client import CollectorRegistry
 
-from mcp_server import Settings, mount_mcp
+from mcp_fastapi_server import Settings, mount_mcp
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.fakes import FakeHttpServer, read_events, stdio_command
 

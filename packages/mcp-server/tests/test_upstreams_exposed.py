@@ -15,7 +15,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from prometheus_client import CollectorRegistry
 
-from mcp_server import McpMount, Settings, mount_mcp
+from mcp_fastapi_server import McpMount, Settings, mount_mcp
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.fakes import FakeHttpServer, read_events
 from mcp_testkit.jwt import JwtIssuer
@@ -153,7 +153,7 @@ async def test_upstream_failures_are_tool_errors_and_readiness_fails(
 def test_collision_with_a_local_tool_stops_start_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcp_server import ToolRegistry, ToolSpec
+    from mcp_fastapi_server import ToolRegistry, ToolSpec
 
     async def echo() -> str:
         return "local"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_server.auth import ResourceMetadata
+from mcp_fastapi_server.auth import ResourceMetadata
 
 
 def scope(

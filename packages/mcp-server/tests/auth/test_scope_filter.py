@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastmcp import Client, FastMCP
 
-from mcp_server.auth import ScopeFilterMiddleware, ScopePolicy
+from mcp_fastapi_server.auth import ScopeFilterMiddleware, ScopePolicy
 
 
 async def test_without_http_every_tool_is_listed_and_callable() -> None:

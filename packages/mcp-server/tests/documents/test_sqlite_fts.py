@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_server.documents import (
+from mcp_fastapi_server.documents import (
     Document,
     DocumentsError,
     DocumentSource,
@@ -19,8 +19,8 @@ from mcp_server.documents import (
     default_source,
     samples_dir,
 )
-from mcp_server.documents.sqlite_fts import build_fts_query, markdown_title
-from mcp_server.settings import load_settings
+from mcp_fastapi_server.documents.sqlite_fts import build_fts_query, markdown_title
+from mcp_fastapi_server.settings import load_settings
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_unreadable_sources_are_clear_errors_or_skipped_files(
     root = tmp_path / "docs"
     write(root, "ok.md", "# ok")
     (root / "broken.md").symlink_to(root / "deleted.md")
-    with caplog.at_level(logging.WARNING, logger="mcp_server.documents.files"):
+    with caplog.at_level(logging.WARNING, logger="mcp_fastapi_server.documents.files"):
         source = SqliteFtsSource.from_directory(root)
     assert source.get_now("ok") is not None
     assert source.get_now("broken") is None
@@ -366,7 +366,7 @@ def test_closed_source_refuses_work() -> None:
 def test_symlink_loops_and_fifos_are_skipped(tmp_path: Path) -> None:
     import os
 
-    from mcp_server.documents import SqliteFtsSource
+    from mcp_fastapi_server.documents import SqliteFtsSource
 
     (tmp_path / "good.md").write_text("# Good\n\nreal words here\n")
     (tmp_path / "loop.md").symlink_to(tmp_path / "loop.md")

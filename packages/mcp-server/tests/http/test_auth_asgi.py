@@ -22,10 +22,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server.auth import AuthSetup, build_auth
-from mcp_server.http.context import SCOPE_KEY, RequestContext, get_request_context
-from mcp_server.registry import ToolSpec
-from mcp_server.settings import Settings
+from mcp_fastapi_server.auth import AuthSetup, build_auth
+from mcp_fastapi_server.http.context import SCOPE_KEY, RequestContext, get_request_context
+from mcp_fastapi_server.registry import ToolSpec
+from mcp_fastapi_server.settings import Settings
 from mcp_testkit.asgi import RunningApp, read_body, replay, running_asgi
 from mcp_testkit.jwt import JwtIssuer
 

@@ -7,8 +7,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from mcp_server.http.host_guard import MAX_CACHED, CachedHostOriginGuard
-from mcp_server.settings import LOOPBACK_HOSTS, LOOPBACK_ORIGINS
+from mcp_fastapi_server.http.host_guard import MAX_CACHED, CachedHostOriginGuard
+from mcp_fastapi_server.settings import LOOPBACK_HOSTS, LOOPBACK_ORIGINS
 from mcp_testkit.asgi import running_asgi
 
 

@@ -19,14 +19,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from mcp_server.http.body import BodyMiddleware
-from mcp_server.http.context import get_request_context
-from mcp_server.http.observe import ObserveMiddleware
-from mcp_server.http.responses import RATE_LIMITED, send_jsonrpc_error
-from mcp_server.observability.access import StdioAccessMiddleware
-from mcp_server.observability.logging import JsonFormatter, RequestIdFilter
-from mcp_server.observability.metrics import Metrics, metrics_route
-from mcp_server.observability.request_id import current_request_id
+from mcp_fastapi_server.http.body import BodyMiddleware
+from mcp_fastapi_server.http.context import get_request_context
+from mcp_fastapi_server.http.observe import ObserveMiddleware
+from mcp_fastapi_server.http.responses import RATE_LIMITED, send_jsonrpc_error
+from mcp_fastapi_server.observability.access import StdioAccessMiddleware
+from mcp_fastapi_server.observability.logging import JsonFormatter, RequestIdFilter
+from mcp_fastapi_server.observability.metrics import Metrics, metrics_route
+from mcp_fastapi_server.observability.request_id import current_request_id
 from mcp_testkit.asgi import running_asgi
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -130,9 +130,12 @@ async def test_request_id_taken_validated_or_generated(log_lines: LineQueue) -> 
     assert HEX32.fullmatch(bad.headers["x-request-id"])
     assert HEX32.fullmatch(none.headers["x-request-id"])
     assert bad.headers["x-request-id"] != none.headers["x-request-id"]
-    assert log_lines.next(logger="mcp_server.access")["request_id"] == "abc-123"
-    assert log_lines.next(logger="mcp_server.access")["request_id"] == "corr:7"
-    assert log_lines.next(logger="mcp_server.access")["request_id"] == bad.headers["x-request-id"]
+    assert log_lines.next(logger="mcp_fastapi_server.access")["request_id"] == "abc-123"
+    assert log_lines.next(logger="mcp_fastapi_server.access")["request_id"] == "corr:7"
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access")["request_id"]
+        == bad.headers["x-request-id"]
+    )
     assert current_request_id.get() is None  # reset after the request
 
 
@@ -144,7 +147,7 @@ async def test_access_line_fields_and_status_outcomes(log_lines: LineQueue) -> N
         limited = await client.post("/mcp/limited", headers={"X-Request-ID": "r-429"})
         denied = await client.post("/mcp/denied", headers={"X-Request-ID": "r-401"})
     assert ok.status_code == 200
-    line = log_lines.next(logger="mcp_server.access")
+    line = log_lines.next(logger="mcp_fastapi_server.access")
     assert set(line) >= {
         "time", "level", "request_id", "transport", "method", "tool", "subject",
         "outcome", "status", "duration_ms", "response_bytes",
@@ -175,10 +178,10 @@ async def test_unhandled_error_becomes_500_with_request_id(log_lines: LineQueue)
     assert resp.status_code == 500
     assert resp.headers["x-request-id"] == "r-500"
     assert resp.json()["error"]["data"] == {"request_id": "r-500"}
-    tb = log_lines.next(logger="mcp_server.http")
+    tb = log_lines.next(logger="mcp_fastapi_server.http")
     assert tb["request_id"] == "r-500"
     assert "bug in the app" in tb["exc"]
-    access = log_lines.next(logger="mcp_server.access")
+    access = log_lines.next(logger="mcp_fastapi_server.access")
     assert (access["outcome"], access["status"], access["level"]) == ("error", 500, "WARNING")
 
 
@@ -205,9 +208,12 @@ async def test_other_paths_pass_through_untouched(log_lines: LineQueue) -> None:
     assert "x-request-id" not in other.headers
     assert other.json()["request_id"] is None  # no RequestContext was created
     assert "x-request-id" in exact.headers
-    assert log_lines.next(logger="mcp_server.access")["request_id"] == exact.headers["x-request-id"]
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access")["request_id"]
+        == exact.headers["x-request-id"]
+    )
     rest = [log_lines.lines.get_nowait() for _ in range(log_lines.lines.qsize())]
-    assert [x for x in rest if x["logger"] == "mcp_server.access"] == []
+    assert [x for x in rest if x["logger"] == "mcp_fastapi_server.access"] == []
 
 
 # --- the real chain: observe -> body -> FastMCP, over uvicorn ---------------------------
@@ -270,21 +276,30 @@ async def test_full_chain_over_http(log_lines: LineQueue, era: str) -> None:
     tool_line = log_lines.next(logger="team.tool")
     assert tool_line["request_id"] == "chain-1"  # set inside FastMCP's handler task
     assert tool_line["chars"] == 2
-    access = log_lines.next(logger="mcp_server.access", method="tools/call", tool="echo")
+    access = log_lines.next(logger="mcp_fastapi_server.access", method="tools/call", tool="echo")
     assert access["request_id"] == "chain-1"
     assert (access["outcome"], access["status"], access["transport"]) == ("ok", 200, "http")
     assert access["response_bytes"] > 0
-    assert log_lines.next(logger="mcp_server.access", tool="fail")["outcome"] == "tool_error"
-    assert log_lines.next(logger="mcp_server.access", tool="ghost")["outcome"] == "tool_error"
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access", tool="fail")["outcome"] == "tool_error"
+    )
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access", tool="ghost")["outcome"] == "tool_error"
+    )
 
     assert garbage.status_code == 400
     rid = garbage.headers["x-request-id"]
     assert HEX32.fullmatch(rid)
     assert garbage.json()["error"]["data"]["request_id"] == rid
-    assert log_lines.next(logger="mcp_server.access", request_id=rid)["outcome"] == "invalid"
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access", request_id=rid)["outcome"] == "invalid"
+    )
     assert huge.status_code == 413
     assert huge.headers["x-request-id"] == "big-1"
-    assert log_lines.next(logger="mcp_server.access", request_id="big-1")["outcome"] == "too_large"
+    assert (
+        log_lines.next(logger="mcp_fastapi_server.access", request_id="big-1")["outcome"]
+        == "too_large"
+    )
 
     assert scrape.status_code == 200
     assert "x-request-id" not in scrape.headers  # not the MCP path

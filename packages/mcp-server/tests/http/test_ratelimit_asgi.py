@@ -12,14 +12,14 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server.http.body import BodyMiddleware
-from mcp_server.http.context import SCOPE_KEY, RequestContext
-from mcp_server.http.observe import ObserveMiddleware
-from mcp_server.http.ratelimit import RateLimitMiddleware
-from mcp_server.http.responses import RATE_LIMITED, UNAVAILABLE
-from mcp_server.policy.ratelimit import RateLimitPolicy, build_limiter
-from mcp_server.registry import ToolSpec
-from mcp_server.settings import load_settings
+from mcp_fastapi_server.http.body import BodyMiddleware
+from mcp_fastapi_server.http.context import SCOPE_KEY, RequestContext
+from mcp_fastapi_server.http.observe import ObserveMiddleware
+from mcp_fastapi_server.http.ratelimit import RateLimitMiddleware
+from mcp_fastapi_server.http.responses import RATE_LIMITED, UNAVAILABLE
+from mcp_fastapi_server.policy.ratelimit import RateLimitPolicy, build_limiter
+from mcp_fastapi_server.registry import ToolSpec
+from mcp_fastapi_server.settings import load_settings
 from mcp_testkit.asgi import read_body, replay, serving_asgi
 from mcp_testkit.redis import RedisServer
 

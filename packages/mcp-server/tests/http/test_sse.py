@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import SSETransport, StreamableHttpTransport
 
-from mcp_server import Settings, mount_mcp
-from mcp_server.http.sse import mcp_paths, sse_paths
+from mcp_fastapi_server import Settings, mount_mcp
+from mcp_fastapi_server.http.sse import mcp_paths, sse_paths
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.jwt import JwtIssuer
 
@@ -72,7 +72,7 @@ async def test_off_by_default() -> None:
 
 
 async def test_fastmcp_client_over_sse_lists_and_calls(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="mcp_server")
+    caplog.set_level(logging.INFO, logger="mcp_fastapi_server")
     with running_asgi(sse_app()) as srv:
         async with Client(SSETransport(f"{srv.url}/mcp/sse")) as client:
             assert [t.name for t in await client.list_tools()] == ["health"]

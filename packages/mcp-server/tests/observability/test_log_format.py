@@ -11,7 +11,7 @@ import fastmcp
 import orjson
 import pytest
 
-from mcp_server.observability.logging import (
+from mcp_fastapi_server.observability.logging import (
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
@@ -20,8 +20,8 @@ from mcp_server.observability.logging import (
     redact,
     redact_text,
 )
-from mcp_server.observability.request_id import current_request_id
-from mcp_server.settings import Settings
+from mcp_fastapi_server.observability.request_id import current_request_id
+from mcp_fastapi_server.settings import Settings
 
 
 @pytest.fixture

@@ -18,18 +18,18 @@ from fastmcp.server.middleware import Middleware, MiddlewareContext
 from mcp import MCPError
 from prometheus_client import CollectorRegistry
 
-from mcp_server.http.responses import RATE_LIMITED
-from mcp_server.observability.access import StdioAccessMiddleware
-from mcp_server.observability.metrics import Metrics
-from mcp_server.observability.request_id import current_request_context
+from mcp_fastapi_server.http.responses import RATE_LIMITED
+from mcp_fastapi_server.observability.access import StdioAccessMiddleware
+from mcp_fastapi_server.observability.metrics import Metrics
+from mcp_fastapi_server.observability.request_id import current_request_context
 
 SERVER = textwrap.dedent(
     """
     import logging
     from fastmcp import FastMCP
     from prometheus_client import CollectorRegistry, generate_latest
-    from mcp_server.observability import Metrics, StdioAccessMiddleware, configure_logging
-    from mcp_server.settings import Settings
+    from mcp_fastapi_server.observability import Metrics, StdioAccessMiddleware, configure_logging
+    from mcp_fastapi_server.settings import Settings
 
     configure_logging(Settings(log_format="json", log_level="INFO"))
     registry = CollectorRegistry()
@@ -77,7 +77,9 @@ async def test_stdio_server_logs_json_to_stderr_with_request_ids(tmp_path: Path)
     assert lines
     assert "sekrit" not in text
     tool_line = next(x for x in lines if x["logger"] == "team.tool")
-    access = next(x for x in lines if x["logger"] == "mcp_server.access" and x["tool"] == "echo")
+    access = next(
+        x for x in lines if x["logger"] == "mcp_fastapi_server.access" and x["tool"] == "echo"
+    )
     assert tool_line["request_id"] == access["request_id"]
     assert len(access["request_id"]) == 32
     assert tool_line["authorization"] == "[REDACTED]"

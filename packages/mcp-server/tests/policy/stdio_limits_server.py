@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastmcp import FastMCP
 
-from mcp_server.policy.ratelimit import MemoryBackend, RateLimitPolicy
-from mcp_server.policy.stdio_limits import StdioRateLimitMiddleware
-from mcp_server.settings import RateLimit
+from mcp_fastapi_server.policy.ratelimit import MemoryBackend, RateLimitPolicy
+from mcp_fastapi_server.policy.stdio_limits import StdioRateLimitMiddleware
+from mcp_fastapi_server.settings import RateLimit
 
 
 def build() -> FastMCP:

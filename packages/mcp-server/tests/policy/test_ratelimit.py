@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from mcp_server.policy._ratelimit_lua import RedisBackend
-from mcp_server.policy.ratelimit import (
+from mcp_fastapi_server.policy._ratelimit_lua import RedisBackend
+from mcp_fastapi_server.policy.ratelimit import (
     Backend,
     MemoryBackend,
     RateLimitPolicy,
     build_limiter,
     make_rule,
 )
-from mcp_server.registry import ToolSpec
-from mcp_server.settings import RateLimit, SettingsError, load_settings, parse_rate_limit
+from mcp_fastapi_server.registry import ToolSpec
+from mcp_fastapi_server.settings import RateLimit, SettingsError, load_settings, parse_rate_limit
 
 PolicyFactory = Callable[..., RateLimitPolicy]
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from mcp_server.policy._ratelimit_lua import RedisBackend
-from mcp_server.policy.ratelimit import (
+from mcp_fastapi_server.policy._ratelimit_lua import RedisBackend
+from mcp_fastapi_server.policy.ratelimit import (
     LimiterUnavailableError,
     RateLimitPolicy,
     build_limiter,
 )
-from mcp_server.registry import ToolSpec
-from mcp_server.settings import load_settings
+from mcp_fastapi_server.registry import ToolSpec
+from mcp_fastapi_server.settings import load_settings
 from mcp_testkit.redis import RedisServer
 
 SPECS = [ToolSpec(name="search", description="s", fn=lambda: None, rate_limit="1000/hour")]
@@ -104,9 +104,9 @@ async def test_key_layout_and_expiry(
 _WORKER = textwrap.dedent(
     """
     import asyncio, sys
-    from mcp_server.policy.ratelimit import build_limiter
-    from mcp_server.registry import ToolSpec
-    from mcp_server.settings import load_settings
+    from mcp_fastapi_server.policy.ratelimit import build_limiter
+    from mcp_fastapi_server.registry import ToolSpec
+    from mcp_fastapi_server.settings import load_settings
 
     async def main() -> None:
         settings = load_settings(redis_url=sys.argv[1], redis_timeout_ms=2000,
@@ -176,7 +176,7 @@ async def test_fail_open_admits_counts_and_logs_once(
     try:
         assert not (await policy.hit("sub:a", "tools/call", "search")).degraded
         private_redis.stop(kill=True)
-        with caplog.at_level(logging.WARNING, logger="mcp_server.policy.ratelimit"):
+        with caplog.at_level(logging.WARNING, logger="mcp_fastapi_server.policy.ratelimit"):
             decisions = [await policy.hit("sub:a", "tools/call", "search") for _ in range(20)]
         assert all(d.allowed and d.degraded for d in decisions)
         assert len(errors) == 20

@@ -12,8 +12,8 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from mcp import MCPError
 
-from mcp_server.http.responses import RATE_LIMITED
-from mcp_server.policy.stdio_limits import local_subject
+from mcp_fastapi_server.http.responses import RATE_LIMITED
+from mcp_fastapi_server.policy.stdio_limits import local_subject
 from mcp_testkit.asgi import serving_asgi
 
 SERVER = Path(__file__).with_name("stdio_limits_server.py")

@@ -11,8 +11,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from mcp_server.policy._ratelimit_lua import GCRA_LUA
-from mcp_server.policy._script_pipe import ScriptPipe
+from mcp_fastapi_server.policy._ratelimit_lua import GCRA_LUA
+from mcp_fastapi_server.policy._script_pipe import ScriptPipe
 from mcp_testkit.redis import RedisServer
 
 ECHO = "return {tonumber(ARGV[1]), tonumber(ARGV[2]), redis.call('INCR', KEYS[1])}"

@@ -11,8 +11,8 @@ from fastmcp.tools import ToolResult
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from mcp_server.paging import WIRE_RESERVE_BYTES
-from mcp_server.policy.size import ResponseSizeMiddleware
+from mcp_fastapi_server.paging import WIRE_RESERVE_BYTES
+from mcp_fastapi_server.policy.size import ResponseSizeMiddleware
 
 
 class Blob(BaseModel):

@@ -8,12 +8,12 @@ import asyncio
 import pytest
 import redis.asyncio
 
-from mcp_server.policy.ratelimit import build_limiter
-from mcp_server.registry import ToolSpec
-from mcp_server.services import CheckResult, HealthCheck
-from mcp_server.settings import load_settings
-from mcp_server.tools import health
-from mcp_server.tools.health import LocalCheck, run_checks
+from mcp_fastapi_server.policy.ratelimit import build_limiter
+from mcp_fastapi_server.registry import ToolSpec
+from mcp_fastapi_server.services import CheckResult, HealthCheck
+from mcp_fastapi_server.settings import load_settings
+from mcp_fastapi_server.tools import health
+from mcp_fastapi_server.tools.health import LocalCheck, run_checks
 
 
 async def test_local_and_remote_checks_report_in_registration_order() -> None:

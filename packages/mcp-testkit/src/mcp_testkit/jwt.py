@@ -4,7 +4,7 @@
 stdlib ``ThreadingHTTPServer`` in a thread: a JWKS is one static JSON document, so a full
 ASGI stack would only add start-up time. ``jwt_issuer_factory(alg=...)`` makes more
 (``RS256``/``PS256``/``ES256``/``ES384``/``EdDSA``/``HS256``…). Everything is shut down at
-teardown. Nothing here depends on ``mcp_server``: point any server at ``.jwks_url``,
+teardown. Nothing here depends on ``mcp_fastapi_server``: point any server at ``.jwks_url``,
 ``.public_pem`` or ``.secret``.
 """
 
@@ -318,7 +318,7 @@ class JwtIssuer:
         return out
 
     def settings_fields(self, key_source: str = "jwks") -> dict[str, str]:
-        """:meth:`env` as keyword arguments of ``mcp_server.Settings`` (in-process apps)."""
+        """:meth:`env` as keyword arguments of ``mcp_fastapi_server.Settings`` (in-process apps)."""
         return {k.removeprefix("MCP_").lower(): v for k, v in self.env(key_source).items()}
 
     def close(self) -> None:
