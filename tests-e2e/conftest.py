@@ -39,7 +39,7 @@ def mcp_server_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("mcp-server")
-    return [found] if found else [sys.executable, "-m", "mcp_fastapi_server.cli"]
+    return [found] if found else [sys.executable, "-m", "mcp_fastapi_server"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -11,8 +11,7 @@ import statistics
 import sys
 import time
 
-from mcp_fastapi_server.auth import JWTTokenVerifier, StaticKeySource
-from mcp_fastapi_server.auth.keys import KeySource
+from mcp_fastapi_server.auth import JWTTokenVerifier, KeySource, StaticKeySource
 from mcp_testkit.jwt import JwtIssuer
 
 

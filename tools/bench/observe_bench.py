@@ -18,10 +18,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from mcp_fastapi_server.http.context import get_request_context
-from mcp_fastapi_server.http.observe import ObserveMiddleware
-from mcp_fastapi_server.observability.logging import JsonFormatter, RequestIdFilter
-from mcp_fastapi_server.observability.metrics import Metrics
+from mcp_fastapi_server.core import get_request_context
+from mcp_fastapi_server.http import ObserveMiddleware
+from mcp_fastapi_server.observability import JsonFormatter, Metrics, RequestIdFilter
 
 BODY = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}'
 SCOPE: dict[str, Any] = {

@@ -19,9 +19,9 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from mcp_fastapi_server.policy._ratelimit_lua import GCRA_LUA, RedisBackend
-from mcp_fastapi_server.policy.ratelimit import MemoryBackend, RateLimitPolicy
-from mcp_fastapi_server.settings import RateLimit
+from mcp_fastapi_server._settings import RateLimit
+from mcp_fastapi_server.limits import MemoryBackend, RateLimitPolicy
+from mcp_fastapi_server.limits._redis import GCRA_LUA, RedisBackend
 from mcp_testkit.redis import start_redis
 
 Call = Callable[[int], Awaitable[object]]

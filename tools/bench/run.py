@@ -194,7 +194,7 @@ def stdio_first_list_ms(argv: list[str], env: dict[str, str], cwd: str) -> float
 
 
 def stdio_cold_start(runs: int) -> dict[str, Any]:
-    ours = [sys.executable, "-m", "mcp_fastapi_server.cli", "stdio"]
+    ours = [sys.executable, "-m", "mcp_fastapi_server", "stdio"]
     reference = [sys.executable, str(HERE / "reference_server.py"), "--stdio"]
     times: dict[str, list[float]] = {"ours": [], "reference": []}
     with tempfile.TemporaryDirectory() as cwd:

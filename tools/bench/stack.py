@@ -205,7 +205,7 @@ def start_reference(workdir: Path) -> Server:
 def start_ours(name: str, workdir: Path, redis_url: str | None) -> Server:
     layers = VARIANTS[name]
     port = free_port()
-    argv = [sys.executable, "-m", "mcp_fastapi_server.cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "mcp_fastapi_server", "serve", "--port", str(port)]
     env = clean_env(layer_env(layers, redis_url))
     proc, log_path, log = _spawn(name, argv, env, workdir)
     token = bench_token() if "auth" in layers else None

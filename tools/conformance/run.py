@@ -108,7 +108,7 @@ def load_expected(path: Path) -> dict[str, str]:
 def server_command() -> list[str]:
     """The installed ``mcp-server`` script next to this interpreter, else ``-m``."""
     script = shutil.which("mcp-server", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "mcp_fastapi_server.cli"]
+    return [script] if script else [sys.executable, "-m", "mcp_fastapi_server"]
 
 
 def start_server(workdir: Path) -> ServerProcess:

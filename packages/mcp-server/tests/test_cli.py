@@ -13,7 +13,7 @@ import pytest
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     return subprocess.run(
-        [sys.executable, "-m", "mcp_fastapi_server.cli", *args],
+        [sys.executable, "-m", "mcp_fastapi_server", *args],
         capture_output=True,
         text=True,
         env=base | env,

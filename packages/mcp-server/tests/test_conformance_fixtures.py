@@ -21,10 +21,8 @@ from fastmcp import Client
 from fastmcp.client.logging import LogMessage
 from fastmcp.client.transports import StreamableHttpTransport
 
-from mcp_fastapi_server import Settings
-from mcp_fastapi_server.app import create_app
-from mcp_fastapi_server.conformance import FIXTURE_PROMPTS, FIXTURE_TOOLS, RED_PIXEL_PNG
-from mcp_fastapi_server.server import build_runtime
+from mcp_fastapi_server import Settings, build_runtime, create_app
+from mcp_fastapi_server._conformance import FIXTURE_PROMPTS, FIXTURE_TOOLS, RED_PIXEL_PNG
 from mcp_fastapi_server.tools import default_registry
 from mcp_testkit.asgi import running_asgi
 

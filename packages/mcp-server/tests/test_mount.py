@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from mcp_fastapi_server import Settings, mount_mcp
-from mcp_fastapi_server.app import create_app
+from mcp_fastapi_server import Settings, create_app, mount_mcp
 from mcp_testkit.asgi import RunningApp, running_asgi
 
 JSON = {"content-type": "application/json", "accept": "application/json, text/event-stream"}

@@ -1,4 +1,4 @@
-"""Signed cursors and size cuts (mcp_fastapi_server.paging)."""
+"""Signed cursors and size cuts (mcp_fastapi_server._paging)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp_types import CallToolResult, TextContent
 
-from mcp_fastapi_server.paging import (
+from mcp_fastapi_server._paging import (
     CursorCodec,
     InvalidCursorError,
     longest_prefix,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_fastapi_server.registry import ToolRegistry, ToolSpec, UnknownToolError
+from mcp_fastapi_server import ToolRegistry, ToolSpec, UnknownToolError
 
 
 async def _noop() -> str:

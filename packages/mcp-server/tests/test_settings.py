@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_fastapi_server.settings import RateLimit, SettingsError, load_settings, parse_rate_limit
+from mcp_fastapi_server._settings import RateLimit, SettingsError, load_settings, parse_rate_limit
 
 
 def test_defaults_match_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:

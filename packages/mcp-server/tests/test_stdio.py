@@ -11,7 +11,7 @@ from pathlib import Path
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
-CMD = [sys.executable, "-m", "mcp_fastapi_server.cli", "stdio"]
+CMD = [sys.executable, "-m", "mcp_fastapi_server", "stdio"]
 
 
 def _env(**extra: str) -> dict[str, str]:

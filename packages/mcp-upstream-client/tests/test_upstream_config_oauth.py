@@ -243,7 +243,7 @@ def test_mcp_server_check_masks_oauth_secrets(tmp_path: Path) -> None:
     path = write(tmp_path, FILE)
     base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "mcp_fastapi_server.cli", "check"],
+        [sys.executable, "-m", "mcp_fastapi_server", "check"],
         capture_output=True,
         text=True,
         env=base | ENV | {"MCP_UPSTREAMS_FILE": str(path)},

@@ -1,8 +1,9 @@
-"""A curated MCP server for FastAPI applications.
+"""A curated MCP server for FastAPI applications: the public API, in one place.
 
-Public API::
+::
 
-    from mcp_fastapi_server import Settings, mount_mcp, build_server, tool
+    from fastapi import FastAPI
+    from mcp_fastapi_server import mount_mcp, tool
 
     @tool(scopes=["orders:read"], rate_limit="10/second")
     async def order_status(order_id: str) -> dict[str, str]:
@@ -11,6 +12,15 @@ Public API::
 
     app = FastAPI()
     mount_mcp(app)               # streamable HTTP at MCP_HTTP_PATH, lifespans combined
+
+Everything a team uses is importable from here (and typed): configuration
+(:class:`Settings`), mounting (:func:`mount_mcp`) or hosting it yourself
+(:func:`build_server`, :func:`build_runtime`), registering tools (:func:`tool`,
+:func:`register_tool`, :class:`ToolSpec`), and the extension points (a
+:class:`DocumentSource` over your own store, :data:`HealthCheck` functions returning a
+:class:`CheckResult`, a FastMCP ``TokenVerifier`` passed to :func:`mount_mcp`). The
+subpackages (``auth``, ``limits``, ``http``, ``stdio``, ...) hold the parts for teams that
+compose their own; every module whose name starts with ``_`` is private.
 """
 
 from __future__ import annotations
@@ -18,35 +28,41 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from mcp_fastapi_server.documents.source import Document, DocumentSource, SearchHit, SearchPage
-    from mcp_fastapi_server.mount import McpMount, mount_mcp
-    from mcp_fastapi_server.registry import READ_ONLY, ToolRegistry, ToolSpec, UnknownToolError
-    from mcp_fastapi_server.server import Runtime, build_runtime, build_server
-    from mcp_fastapi_server.services import CheckResult, Services
-    from mcp_fastapi_server.settings import Settings, SettingsError, load_settings
+from mcp_fastapi_server._registry import (
+    READ_ONLY,
+    ToolRegistry,
+    ToolSpec,
+    UnknownToolError,
+    register_tool,
+    tool,
+)
+from mcp_fastapi_server._settings import Settings, SettingsError, load_settings
+from mcp_fastapi_server._version import __version__
+from mcp_fastapi_server.core import CheckResult, HealthCheck
 
-# Imported lazily (PEP 562): `import mcp_fastapi_server.settings` must not pay for FastMCP, and
-# the stdio cold start only loads what it uses.
-_EXPORTS = {
-    "Document": "mcp_fastapi_server.documents.source",
-    "DocumentSource": "mcp_fastapi_server.documents.source",
-    "SearchHit": "mcp_fastapi_server.documents.source",
-    "SearchPage": "mcp_fastapi_server.documents.source",
-    "McpMount": "mcp_fastapi_server.mount",
-    "mount_mcp": "mcp_fastapi_server.mount",
-    "READ_ONLY": "mcp_fastapi_server.registry",
-    "ToolRegistry": "mcp_fastapi_server.registry",
-    "ToolSpec": "mcp_fastapi_server.registry",
-    "UnknownToolError": "mcp_fastapi_server.registry",
-    "Runtime": "mcp_fastapi_server.server",
-    "build_runtime": "mcp_fastapi_server.server",
-    "build_server": "mcp_fastapi_server.server",
-    "CheckResult": "mcp_fastapi_server.services",
-    "Services": "mcp_fastapi_server.services",
-    "Settings": "mcp_fastapi_server.settings",
-    "SettingsError": "mcp_fastapi_server.settings",
-    "load_settings": "mcp_fastapi_server.settings",
+if TYPE_CHECKING:
+    from mcp_fastapi_server._app import create_app
+    from mcp_fastapi_server._mount import McpMount, mount_mcp
+    from mcp_fastapi_server._runtime import Runtime, build_runtime, build_server
+    from mcp_fastapi_server._services import Endpoint, Services, ToolInfo
+    from mcp_fastapi_server.documents import Document, DocumentSource, SearchHit, SearchPage
+
+# Loaded on first use (PEP 562), typed through the imports above: the settings and the
+# registry must not pay for FastAPI, FastMCP and the search index.
+_LAZY = {
+    "create_app": "mcp_fastapi_server._app",
+    "McpMount": "mcp_fastapi_server._mount",
+    "mount_mcp": "mcp_fastapi_server._mount",
+    "Runtime": "mcp_fastapi_server._runtime",
+    "build_runtime": "mcp_fastapi_server._runtime",
+    "build_server": "mcp_fastapi_server._runtime",
+    "Endpoint": "mcp_fastapi_server._services",
+    "Services": "mcp_fastapi_server._services",
+    "ToolInfo": "mcp_fastapi_server._services",
+    "Document": "mcp_fastapi_server.documents",
+    "DocumentSource": "mcp_fastapi_server.documents",
+    "SearchHit": "mcp_fastapi_server.documents",
+    "SearchPage": "mcp_fastapi_server.documents",
 }
 
 __all__ = [
@@ -54,6 +70,8 @@ __all__ = [
     "CheckResult",
     "Document",
     "DocumentSource",
+    "Endpoint",
+    "HealthCheck",
     "McpMount",
     "Runtime",
     "SearchHit",
@@ -61,11 +79,14 @@ __all__ = [
     "Services",
     "Settings",
     "SettingsError",
+    "ToolInfo",
     "ToolRegistry",
     "ToolSpec",
     "UnknownToolError",
+    "__version__",
     "build_runtime",
     "build_server",
+    "create_app",
     "load_settings",
     "mount_mcp",
     "register_tool",
@@ -74,10 +95,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    if name == "tool":  # decorator: register a team's tool, same policy fields as ours
-        return import_module("mcp_fastapi_server.registry").registry.tool
-    if name == "register_tool":  # explicit form: register_tool(ToolSpec(...))
-        return import_module("mcp_fastapi_server.registry").registry.add
-    raise AttributeError(f"module 'mcp_fastapi_server' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mcp_fastapi_server' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

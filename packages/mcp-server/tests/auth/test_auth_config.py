@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastmcp.server.auth import AccessToken, TokenVerifier
 
+from mcp_fastapi_server import ToolSpec, UnknownToolError
+from mcp_fastapi_server._settings import Settings, SettingsError
 from mcp_fastapi_server.auth import JwksKeySource, JWTTokenVerifier, StaticKeySource, build_auth
-from mcp_fastapi_server.registry import ToolSpec, UnknownToolError
-from mcp_fastapi_server.settings import Settings, SettingsError
 from mcp_testkit.jwt import JwtIssuer
 
 SPECS = [ToolSpec(name="search", description="", fn=lambda: None, scopes=("docs:read",))]

@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 from fastmcp.server.auth import TokenVerificationError
 
-from mcp_fastapi_server.auth import AuthFailure, JwksKeySource, JWTTokenVerifier, StaticKeySource
-from mcp_fastapi_server.auth.keys import KeySource, VerificationKey
+from mcp_fastapi_server.auth import (
+    AuthFailure,
+    JwksKeySource,
+    JWTTokenVerifier,
+    KeySource,
+    StaticKeySource,
+    VerificationKey,
+)
 from mcp_testkit.jwt import JwtIssuer
 
 Factory = Callable[..., JwtIssuer]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
+from mcp_fastapi_server import ToolSpec
+from mcp_fastapi_server._settings import Settings
 from mcp_fastapi_server.auth import ScopePolicy
-from mcp_fastapi_server.registry import ToolSpec
-from mcp_fastapi_server.settings import Settings
 
 SPECS = [
     ToolSpec(name="search", description="", fn=lambda: None, scopes=("docs:read",)),

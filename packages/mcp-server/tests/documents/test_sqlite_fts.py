@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcp_fastapi_server._settings import load_settings
 from mcp_fastapi_server.documents import (
     Document,
     DocumentsError,
@@ -20,7 +21,6 @@ from mcp_fastapi_server.documents import (
     samples_dir,
 )
 from mcp_fastapi_server.documents.sqlite_fts import build_fts_query, markdown_title
-from mcp_fastapi_server.settings import load_settings
 
 
 @pytest.fixture

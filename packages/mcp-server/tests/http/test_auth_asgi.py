@@ -1,15 +1,12 @@
-"""AuthMiddleware over real HTTP: uvicorn on 127.0.0.1, real fastmcp Clients in both eras,
-httpx for raw status and header checks, a real JWKS served by the testkit issuer.
+"""Authentication and scopes over real HTTP: uvicorn on 127.0.0.1, real fastmcp Clients in
+both eras, httpx for raw status and header checks, a real JWKS served by the testkit issuer.
 
-The chain here is minimal (the full mount belongs to the core): a test-local middleware
-creates the RequestContext and fills ``ctx.method``/``ctx.tool`` from the body, then our
-AuthMiddleware, then FastMCP's app.
+The app is FastMCP's behind the HTTP adapter's real chain (``http.build_chain`` with auth
+and without limits or metrics), as ``mount_mcp`` builds it.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,43 +17,16 @@ from fastmcp.server.dependencies import get_access_token, get_http_request
 from mcp import MCPError
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from mcp_fastapi_server import ToolSpec, http
+from mcp_fastapi_server._settings import Settings
 from mcp_fastapi_server.auth import AuthSetup, build_auth
-from mcp_fastapi_server.http.context import SCOPE_KEY, RequestContext, get_request_context
-from mcp_fastapi_server.registry import ToolSpec
-from mcp_fastapi_server.settings import Settings
-from mcp_testkit.asgi import RunningApp, read_body, replay, running_asgi
+from mcp_fastapi_server.core import get_request_context
+from mcp_testkit.asgi import RunningApp, running_asgi
 from mcp_testkit.jwt import JwtIssuer
 
 ADMIN_SCOPE = "admin:write"
-
-
-class ContextFromBody:
-    """Stand-in for observe + body middleware: a RequestContext with method/tool filled."""
-
-    def __init__(self, app: ASGIApp, path: str = "/mcp", *, fill_tool: bool = True) -> None:
-        self.app, self.path, self.fill_tool = app, path, fill_tool
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        root = scope.get("root_path", "")
-        if scope["type"] != "http" or scope["path"].removeprefix(root) != self.path:
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", uuid.uuid4().hex.encode()).decode()
-        ctx = RequestContext(request_id=rid)
-        scope[SCOPE_KEY] = ctx
-        body = await read_body(receive)
-        try:
-            msg = json.loads(body) if body else None
-        except ValueError:
-            msg = None
-        if isinstance(msg, dict):
-            ctx.method, ctx.rpc_id = msg.get("method"), msg.get("id")
-            if ctx.method == "tools/call" and self.fill_tool:
-                ctx.tool = (msg.get("params") or {}).get("name")
-        await self.app(scope, replay(body, receive), send)
 
 
 def make_mcp() -> FastMCP:
@@ -103,9 +73,7 @@ class Served:
 def serve(jwt_issuer: JwtIssuer) -> Iterator[Callable[..., Served]]:
     stack: list[Any] = []
 
-    def start(
-        root_path: str = "", fill_tool: bool = True, stateless: bool = True, **settings: Any
-    ) -> Served:
+    def start(root_path: str = "", stateless: bool = True, **settings: Any) -> Served:
         env = {"auth_required_scopes": ["mcp:read"], **settings}
         cfg = Settings(
             auth_mode="jwt",
@@ -118,10 +86,12 @@ def serve(jwt_issuer: JwtIssuer) -> Iterator[Callable[..., Served]]:
         setup = build_auth(cfg, SPECS, on_failure=failures.append)
         assert setup is not None
         mcp = make_mcp()
-        mcp.add_middleware(setup.list_filter)
+        for middleware in http.fastmcp_middleware(cfg, setup):
+            mcp.add_middleware(middleware)
         mcp_app = mcp.http_app(path="/mcp", stateless_http=stateless, json_response=True)
-        chain = ContextFromBody(setup.wrap(mcp_app), fill_tool=fill_tool)
-        app = Starlette(routes=[*setup.routes, Mount("/", app=chain)], lifespan=mcp_app.lifespan)
+        chain = http.build_chain(mcp_app, settings=cfg, metrics=None, auth=setup, limiter=None)
+        routes = [*http.host_routes(cfg, None, setup), Mount("/", app=chain)]
+        app = Starlette(routes=routes, lifespan=mcp_app.lifespan)
         ctx = running_asgi(app, root_path=root_path)
         running = ctx.__enter__()
         stack.append(ctx)
@@ -229,7 +199,8 @@ def test_no_token_is_401_with_resource_metadata(serve: Callable[..., Served]) ->
     error = resp.json()["error"]
     assert error["code"] == -32001
     assert error["data"] == {"reason": "missing", "request_id": "req-123"}
-    assert resp.json()["id"] == 1
+    # Decided from the headers before the body is read, so the JSON-RPC id is unknown.
+    assert resp.json()["id"] is None
     assert served.failures == ["missing"]
 
 
@@ -342,15 +313,20 @@ def test_tool_scopes_setting_overrides_the_spec(
     assert resp.json()["result"]["structuredContent"] == {"result": "done"}
 
 
-def test_scope_is_rechecked_inside_fastmcp_when_the_tool_was_not_parsed(
-    serve: Callable[..., Served], jwt_issuer: JwtIssuer
+@pytest.mark.parametrize("name", [["admin_op"], 7, None])
+def test_a_call_whose_tool_the_chain_cannot_read_never_runs_a_tool(
+    serve: Callable[..., Served], jwt_issuer: JwtIssuer, name: Any
 ) -> None:
-    served = serve(fill_tool=False)
-    call = rpc("tools/call", {"name": "admin_op", "arguments": {}})
+    # Scopes are decided once, before FastMCP, from the parsed body. A tools/call whose
+    # name is not a string is authorized as "some call" (required scopes only), so it
+    # must never reach a tool: FastMCP refuses the params, no tool runs.
+    served = serve()
+    call = rpc("tools/call", {"name": name, "arguments": {}})
     resp = post(served.mcp_url, call, jwt_issuer.token(scopes=["mcp:read"]))
-    assert resp.status_code == 200  # FastMCP answers JSON-RPC errors in a 200
-    assert resp.json()["error"]["code"] == -32003
-    assert resp.json()["error"]["data"]["required_scopes"] == sorted(["mcp:read", ADMIN_SCOPE])
+    assert resp.status_code in (200, 400)
+    body = resp.json()
+    assert "result" not in body
+    assert body["error"]["code"] == -32602
 
 
 def test_verifier_also_plugs_into_fastmcp_auth_hook(jwt_issuer: JwtIssuer) -> None:
@@ -419,3 +395,71 @@ def test_configured_resource_url_wins(serve: Callable[..., Served]) -> None:
     assert challenge(resp)["resource_metadata"] == (
         "https://api.example.com/tenant/.well-known/oauth-protected-resource/mcp"
     )
+
+
+# --- one pass: the 401 comes from the headers, before any body byte is read ------------
+
+
+async def test_401_is_decided_before_the_body_is_read(jwt_issuer: JwtIssuer) -> None:
+    cfg = Settings(
+        auth_mode="jwt",
+        auth_jwt_jwks_url=jwt_issuer.jwks_url,
+        auth_jwt_issuer=jwt_issuer.issuer,
+        auth_jwt_audience=jwt_issuer.audience,
+    )
+    setup = build_auth(cfg, SPECS)
+    assert setup is not None
+
+    async def never(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("an unauthenticated request reached the app")
+
+    chain = http.build_chain(never, settings=cfg, metrics=None, auth=setup, limiter=None)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body of an unauthenticated request was read")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", b"1048576")],
+    }
+    await chain(scope, receive, send)
+    assert sent[0]["status"] == 401
+
+
+def test_the_chain_guards_the_endpoint_behind_a_root_path(jwt_issuer: JwtIssuer) -> None:
+    # Behind `uvicorn --root-path /prefix` the ASGI path keeps the prefix; the chain must
+    # still recognise its endpoint, or auth would step aside.
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    from mcp_fastapi_server import mount_mcp
+
+    cfg = Settings(
+        auth_mode="jwt",
+        auth_jwt_jwks_url=jwt_issuer.jwks_url,
+        auth_jwt_issuer=jwt_issuer.issuer,
+        auth_jwt_audience=jwt_issuer.audience,
+    )
+    app = FastAPI()
+    mount_mcp(app, cfg)
+    with TestClient(app, root_path="/prefix", base_url="http://127.0.0.1") as client:
+        resp = client.post("/prefix/mcp", json=rpc("tools/list"), headers=HEADERS)
+        assert resp.status_code == 401
+        assert resp.headers["x-request-id"]
+        token = jwt_issuer.token(scopes=["mcp:read"])
+        ok = client.post(
+            "/prefix/mcp",
+            json=rpc("tools/list"),
+            headers={**HEADERS, "Authorization": f"Bearer {token}"},
+        )
+        assert ok.status_code == 200

@@ -7,8 +7,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from mcp_fastapi_server.http.host_guard import MAX_CACHED, CachedHostOriginGuard
-from mcp_fastapi_server.settings import LOOPBACK_HOSTS, LOOPBACK_ORIGINS
+from mcp_fastapi_server._settings import LOOPBACK_HOSTS, LOOPBACK_ORIGINS
+from mcp_fastapi_server.http import CachedHostOriginGuard
+from mcp_fastapi_server.http._host_guard import MAX_CACHED
 from mcp_testkit.asgi import running_asgi
 
 

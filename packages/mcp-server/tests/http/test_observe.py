@@ -19,14 +19,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from mcp_fastapi_server.http.body import BodyMiddleware
-from mcp_fastapi_server.http.context import get_request_context
-from mcp_fastapi_server.http.observe import ObserveMiddleware
-from mcp_fastapi_server.http.responses import RATE_LIMITED, send_jsonrpc_error
-from mcp_fastapi_server.observability.access import StdioAccessMiddleware
-from mcp_fastapi_server.observability.logging import JsonFormatter, RequestIdFilter
-from mcp_fastapi_server.observability.metrics import Metrics, metrics_route
-from mcp_fastapi_server.observability.request_id import current_request_id
+from mcp_fastapi_server.core import RATE_LIMITED, current_request_id, get_request_context
+from mcp_fastapi_server.http import (
+    BodyMiddleware,
+    ObserveMiddleware,
+    metrics_route,
+    send_jsonrpc_error,
+)
+from mcp_fastapi_server.observability import JsonFormatter, Metrics, RequestIdFilter
 from mcp_testkit.asgi import running_asgi
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -221,8 +221,7 @@ async def test_other_paths_pass_through_untouched(log_lines: LineQueue) -> None:
 
 def _mcp_app(registry: CollectorRegistry) -> tuple[Starlette, Metrics]:
     metrics = Metrics(registry)
-    mcp = FastMCP("observe-test")
-    mcp.add_middleware(StdioAccessMiddleware(metrics))
+    mcp = FastMCP("observe-test")  # stateless: no FastMCP-side correlation middleware
 
     @mcp.tool
     async def echo(text: str) -> str:

@@ -12,14 +12,11 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_fastapi_server.http.body import BodyMiddleware
-from mcp_fastapi_server.http.context import SCOPE_KEY, RequestContext
-from mcp_fastapi_server.http.observe import ObserveMiddleware
-from mcp_fastapi_server.http.ratelimit import RateLimitMiddleware
-from mcp_fastapi_server.http.responses import RATE_LIMITED, UNAVAILABLE
-from mcp_fastapi_server.policy.ratelimit import RateLimitPolicy, build_limiter
-from mcp_fastapi_server.registry import ToolSpec
-from mcp_fastapi_server.settings import load_settings
+from mcp_fastapi_server import ToolSpec
+from mcp_fastapi_server._settings import load_settings
+from mcp_fastapi_server.core import RATE_LIMITED, SCOPE_KEY, UNAVAILABLE, RequestContext
+from mcp_fastapi_server.http import BodyMiddleware, ObserveMiddleware, RateLimitMiddleware
+from mcp_fastapi_server.limits import RateLimitPolicy, build_limiter
 from mcp_testkit.asgi import read_body, replay, serving_asgi
 from mcp_testkit.redis import RedisServer
 

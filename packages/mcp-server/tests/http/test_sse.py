@@ -19,7 +19,7 @@ from fastmcp import Client
 from fastmcp.client.transports import SSETransport, StreamableHttpTransport
 
 from mcp_fastapi_server import Settings, mount_mcp
-from mcp_fastapi_server.http.sse import mcp_paths, sse_paths
+from mcp_fastapi_server.http import mcp_paths, sse_paths
 from mcp_testkit.asgi import running_asgi
 from mcp_testkit.jwt import JwtIssuer
 

@@ -11,7 +11,9 @@ import fastmcp
 import orjson
 import pytest
 
-from mcp_fastapi_server.observability.logging import (
+from mcp_fastapi_server._settings import Settings
+from mcp_fastapi_server.core import current_request_id
+from mcp_fastapi_server.observability import (
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
@@ -20,8 +22,6 @@ from mcp_fastapi_server.observability.logging import (
     redact,
     redact_text,
 )
-from mcp_fastapi_server.observability.request_id import current_request_id
-from mcp_fastapi_server.settings import Settings
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from mcp_fastapi_server.observability.metrics import Metrics, metrics_endpoint, metrics_route
+from mcp_fastapi_server.http import metrics_endpoint, metrics_route
+from mcp_fastapi_server.observability import Metrics
 from mcp_testkit.asgi import running_asgi
 
 SPEC_FAMILIES = {
@@ -159,7 +160,7 @@ async def test_scraped_over_real_http() -> None:
 WORKER = textwrap.dedent(
     """
     import sys
-    from mcp_fastapi_server.observability.metrics import Metrics
+    from mcp_fastapi_server.observability import Metrics
     m = Metrics(known_tools={"search"})
     m.observe_request("tools/call", "search", "ok", 0.01)
     m.upstream.on_circuit_state("docs", int(sys.argv[1]))

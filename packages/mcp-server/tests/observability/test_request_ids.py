@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_fastapi_server.observability.request_id import (
+from mcp_fastapi_server.core import (
     new_request_id,
     parse_request_id,
     parse_traceparent,

@@ -8,12 +8,11 @@ import asyncio
 import pytest
 import redis.asyncio
 
-from mcp_fastapi_server.policy.ratelimit import build_limiter
-from mcp_fastapi_server.registry import ToolSpec
-from mcp_fastapi_server.services import CheckResult, HealthCheck
-from mcp_fastapi_server.settings import load_settings
-from mcp_fastapi_server.tools import health
-from mcp_fastapi_server.tools.health import LocalCheck, run_checks
+from mcp_fastapi_server import ToolSpec
+from mcp_fastapi_server._settings import load_settings
+from mcp_fastapi_server.core import CheckResult, HealthCheck, LocalCheck, run_checks
+from mcp_fastapi_server.core import _health as health
+from mcp_fastapi_server.limits import build_limiter
 
 
 async def test_local_and_remote_checks_report_in_registration_order() -> None:

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp_types import CallToolResult, TextContent
 
+from mcp_fastapi_server import Services
+from mcp_fastapi_server._paging import WIRE_RESERVE_BYTES, CursorCodec
+from mcp_fastapi_server._settings import load_settings
 from mcp_fastapi_server.documents import DocumentSource, SqliteFtsSource, samples_dir
-from mcp_fastapi_server.paging import WIRE_RESERVE_BYTES, CursorCodec
-from mcp_fastapi_server.policy.size import ResponseSizeMiddleware
-from mcp_fastapi_server.services import Services
-from mcp_fastapi_server.settings import load_settings
-from mcp_fastapi_server.tools.fetch import SPEC as FETCH
-from mcp_fastapi_server.tools.search import SPEC as SEARCH
+from mcp_fastapi_server.limits import ResponseSizeMiddleware
+from mcp_fastapi_server.tools._fetch import SPEC as FETCH
+from mcp_fastapi_server.tools._search import SPEC as SEARCH
 
 SAMPLES = SqliteFtsSource.from_directory(samples_dir())
 

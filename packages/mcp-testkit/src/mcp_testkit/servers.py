@@ -39,11 +39,11 @@ __all__ = [
 ]
 
 DEFAULT_HTTP_COMMAND: tuple[str, ...] = (
-    sys.executable, "-m", "mcp_fastapi_server.cli", "serve", "--host", "{host}", "--port", "{port}",
+    sys.executable, "-m", "mcp_fastapi_server", "serve", "--host", "{host}", "--port", "{port}",
 )  # fmt: skip
 """Our reference server over streamable HTTP (``mcp-server serve``)."""
 
-DEFAULT_STDIO_COMMAND: tuple[str, ...] = (sys.executable, "-m", "mcp_fastapi_server.cli", "stdio")
+DEFAULT_STDIO_COMMAND: tuple[str, ...] = (sys.executable, "-m", "mcp_fastapi_server", "stdio")
 """Our reference server over stdio (``mcp-server stdio``)."""
 
 LOG_TAIL_LINES = 200

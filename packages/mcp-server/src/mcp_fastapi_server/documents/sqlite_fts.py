@@ -40,7 +40,7 @@ from mcp_fastapi_server.documents.files import load_directory, markdown_title
 from mcp_fastapi_server.documents.source import Document, SearchHit, SearchPage
 
 if TYPE_CHECKING:
-    from mcp_fastapi_server.settings import Settings
+    from mcp_fastapi_server._settings import Settings
 
 __all__ = [
     "DocumentsError",

@@ -1,21 +1,21 @@
-"""Observability: correlation ids, structured logs and Prometheus metrics.
+"""Observability, transport-neutral: structured logs, Prometheus metrics, access lines.
 
 Everything logs through stdlib :mod:`logging` (so a host's handlers apply) and every
 metric lives on one :class:`~prometheus_client.CollectorRegistry` (the host's when given).
-The HTTP side is :class:`mcp_fastapi_server.http.observe.ObserveMiddleware`; the stdio side is
-:class:`StdioAccessMiddleware`.
+The transports call :func:`record_access` once per request: the HTTP adapter from its
+outermost ASGI middleware, the stdio adapter from its FastMCP middleware.
 """
 
 from __future__ import annotations
 
-from mcp_fastapi_server.observability.access import (
+from mcp_fastapi_server.observability._access import (
     ACCESS_LOGGER,
-    StdioAccessMiddleware,
     outcome_for_code,
     outcome_for_status,
     record_access,
 )
-from mcp_fastapi_server.observability.logging import (
+from mcp_fastapi_server.observability._logging import (
+    REDACTED,
     ConsoleFormatter,
     JsonFormatter,
     RequestIdFilter,
@@ -24,44 +24,32 @@ from mcp_fastapi_server.observability.logging import (
     redact_text,
     route_fastmcp_logging,
 )
-from mcp_fastapi_server.observability.metrics import (
+from mcp_fastapi_server.observability._metrics import (
     KNOWN_METHODS,
     OUTCOMES,
+    REQUEST_BUCKETS,
+    UPSTREAM_BUCKETS,
     Metrics,
     UpstreamMetrics,
-    metrics_endpoint,
-    metrics_route,
-)
-from mcp_fastapi_server.observability.request_id import (
-    current_request_context,
-    current_request_id,
-    current_traceparent,
-    new_request_id,
-    parse_request_id,
-    parse_traceparent,
+    exposition_registry,
 )
 
 __all__ = [
     "ACCESS_LOGGER",
     "KNOWN_METHODS",
     "OUTCOMES",
+    "REDACTED",
+    "REQUEST_BUCKETS",
+    "UPSTREAM_BUCKETS",
     "ConsoleFormatter",
     "JsonFormatter",
     "Metrics",
     "RequestIdFilter",
-    "StdioAccessMiddleware",
     "UpstreamMetrics",
     "configure_logging",
-    "current_request_context",
-    "current_request_id",
-    "current_traceparent",
-    "metrics_endpoint",
-    "metrics_route",
-    "new_request_id",
+    "exposition_registry",
     "outcome_for_code",
     "outcome_for_status",
-    "parse_request_id",
-    "parse_traceparent",
     "record_access",
     "redact",
     "redact_text",
