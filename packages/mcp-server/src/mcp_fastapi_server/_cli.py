@@ -73,6 +73,7 @@ def check_bind(settings: Settings, host: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from mcp_fastapi_server._app import create_app
 
@@ -95,7 +96,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # there before it started; with the default one the process dies by the signal (-15)
     # and supervisors report a crash. The shutdown is complete by then: exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except SystemExit as exc:
+        if exc.code != STARTUP_FAILURE:
+            raise
+        # uvicorn has logged the lifespan's error (e.g. a misconfigured Redis) above.
+        print("mcp-server serve: start-up failed; the cause is logged above", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -160,15 +168,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The configuration error behind a failed start, also from inside a task group."""
+    from mcp_fastapi_server.limits import StoreMisconfiguredError
+
+    if isinstance(exc, SettingsError | StartupError | ValueError | StoreMisconfiguredError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _refusal(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (SettingsError, StartupError, ValueError) as exc:
-        print(f"mcp-server {args.command}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except BaseException as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        print(f"mcp-server {args.command}: {refusal}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -93,7 +93,7 @@ class Runtime:
                 {"enabled": False}
                 if limiter is None
                 else {
-                    "backend": limiter.backend.name,
+                    **limiter.describe(),
                     "default": self.settings.rate_limit_default,
                     "failure_mode": self.settings.rate_limit_failure_mode,
                 }
@@ -107,11 +107,21 @@ class Runtime:
 
 
 @asynccontextmanager
-async def _closing(resource: RateLimitPolicy | AuthSetup) -> AsyncIterator[None]:
+async def _closing(resource: AuthSetup) -> AsyncIterator[None]:
     try:
         yield
     finally:
         await resource.aclose()
+
+
+@asynccontextmanager
+async def _limiting(limiter: RateLimitPolicy) -> AsyncIterator[None]:
+    """Probe the store at start-up (a misconfigured Redis stops it), close it at the end."""
+    try:
+        await limiter.open()
+        yield
+    finally:
+        await limiter.aclose()
 
 
 def _tool(spec: ToolSpec, services: Services) -> Tool:
@@ -270,7 +280,7 @@ def build_runtime(
     if auth is not None:
         resources.append(lambda: _closing(auth))
     if limiter is not None:
-        resources.append(lambda: _closing(limiter))
+        resources.append(lambda: _limiting(limiter))
     if upstream_setup is not None:
         resources.extend(upstream_setup.resources)
 

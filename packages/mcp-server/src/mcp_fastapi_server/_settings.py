@@ -7,6 +7,7 @@ with one line naming the variable (see :func:`load_settings`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from pathlib import Path
@@ -146,6 +147,13 @@ class Settings(BaseSettings):
 
     # Rate limits
     redis_url: SecretStr | None = None
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
+    redis_sentinels: CommaList = Field(default_factory=list)
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: SecretStr | None = None
     rate_limit_enabled: bool = True
     redis_key_prefix: str = "mcp:"
     rate_limit_default: str = "60/minute"
@@ -169,6 +177,7 @@ class Settings(BaseSettings):
         "auth_jwt_algorithms",
         "auth_required_scopes",
         "auth_servers",
+        "redis_sentinels",
         mode="before",
     )
     @classmethod
@@ -235,6 +244,27 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_topology(self) -> Settings:
+        check_redis_settings(self)
+        return self
+
     # Derived values used on hot paths are computed once here.
     @property
     def default_rate(self) -> RateLimit:
@@ -249,6 +279,86 @@ class Settings(BaseSettings):
                 value = "********" if raw.get_secret_value() else ""
             out[f"MCP_{name.upper()}"] = value
         return out
+
+
+class _RedisSettingError(ValueError):
+    """Raised inside validation with the variable's name, so the message names it."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+def check_redis_settings(settings: Settings) -> None:
+    """The Redis settings agree with each other and ``MCP_REDIS_URL`` parses.
+
+    Raises ``ValueError`` whose message starts with the variable at fault; the URL itself
+    (it may hold a password) never appears in a message.
+    """
+    tls = [
+        name
+        for name, value in (
+            ("MCP_REDIS_TLS_CA_FILE", settings.redis_tls_ca_file),
+            ("MCP_REDIS_TLS_CERT_FILE", settings.redis_tls_cert_file),
+            ("MCP_REDIS_TLS_KEY_FILE", settings.redis_tls_key_file),
+        )
+        if value is not None
+    ]
+    sentinel = [
+        name
+        for name, value in (
+            ("MCP_REDIS_SENTINELS", settings.redis_sentinels),
+            ("MCP_REDIS_SENTINEL_MASTER", settings.redis_sentinel_master),
+            ("MCP_REDIS_SENTINEL_PASSWORD", settings.redis_sentinel_password),
+        )
+        if value
+    ]
+    if settings.redis_url is None:
+        for name in ([] if settings.redis_mode == "standalone" else ["MCP_REDIS_MODE"]) + tls:
+            raise _RedisSettingError(name, "needs MCP_REDIS_URL (unset: limits are in process)")
+        for name in sentinel:
+            raise _RedisSettingError(name, "needs MCP_REDIS_MODE=sentinel and MCP_REDIS_URL")
+        return
+    from redis.connection import parse_url
+
+    url = settings.redis_url.get_secret_value()
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise _RedisSettingError(
+            "MCP_REDIS_URL", "must start with redis://, rediss:// (TLS) or unix://"
+        )
+    try:
+        options = parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise _RedisSettingError("MCP_REDIS_URL", str(exc)) from None
+    if settings.redis_tls_key_file is not None and settings.redis_tls_cert_file is None:
+        raise _RedisSettingError(
+            "MCP_REDIS_TLS_KEY_FILE", "needs MCP_REDIS_TLS_CERT_FILE (the client certificate)"
+        )
+    if tls and scheme != "rediss":
+        raise _RedisSettingError(tls[0], "needs a rediss:// MCP_REDIS_URL (TLS)")
+    mode = settings.redis_mode
+    if mode != "sentinel" and sentinel:
+        raise _RedisSettingError(sentinel[0], "is used only with MCP_REDIS_MODE=sentinel")
+    if mode == "cluster":
+        if scheme == "unix":
+            raise _RedisSettingError("MCP_REDIS_URL", "a Redis Cluster is not reached by unix://")
+        if int(options.get("db") or 0) != 0:
+            raise _RedisSettingError(
+                "MCP_REDIS_URL",
+                "a Redis Cluster has only database 0 (SELECT is not allowed in cluster mode)",
+            )
+    if mode == "sentinel":
+        if not settings.redis_sentinels:
+            raise _RedisSettingError("MCP_REDIS_SENTINELS", "name at least one sentinel host:port")
+        if not settings.redis_sentinel_master:
+            raise _RedisSettingError(
+                "MCP_REDIS_SENTINEL_MASTER", "name the master the sentinels monitor"
+            )
+        if scheme == "unix":
+            raise _RedisSettingError(
+                "MCP_REDIS_URL", "in sentinel mode the master is reached over TCP, not unix://"
+            )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -173,7 +173,11 @@ async def test_dead_redis_closed_is_503_and_open_admits(
             body = resp.json()
             assert body["id"] == 9
             assert body["error"]["code"] == UNAVAILABLE
-            assert body["error"]["data"] == {"request_id": "rid-1"}
+            assert body["error"]["data"] == {"reason": "connection", "request_id": "rid-1"}
+            assert body["error"]["message"] == (
+                "Rate limiter unavailable: the rate-limit store (Redis) is unreachable; "
+                "try again shortly"
+            )
             assert (await c_open.post("/mcp", json=_call("fetch"))).status_code == 200
             server.start()
             assert (await c_closed.post("/mcp", json=_call("fetch"))).status_code == 200

@@ -87,14 +87,19 @@ async def test_redis_check_reuses_the_limiters_round_trip(
     policy = build_limiter(load_settings(redis_url=redis_url, redis_timeout_ms=500), specs)
     assert policy is not None
     try:
-        assert not (await policy.recent_check()).detail.startswith("answered")  # a PING
+        assert "script ran" in (await policy.recent_check()).detail  # a probe: nothing recent
         await policy.hit("sub:a", "tools/call", "health")
-        before = (await redis_client.info("commandstats")).get("cmdstat_ping", {}).get("calls", 0)
+
+        async def scripts_run() -> int:
+            stats = await redis_client.info("commandstats")
+            return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+        before = await scripts_run()
         recent = await policy.recent_check()
-        after = (await redis_client.info("commandstats")).get("cmdstat_ping", {}).get("calls", 0)
+        after = await scripts_run()
         assert recent.status == "ok"
         assert "answered" in recent.detail
         assert after == before  # no second round trip
-        assert "PING" in (await policy.check()).detail  # readiness still asks Redis
+        assert "script ran" in (await policy.check()).detail  # readiness still asks Redis
     finally:
         await policy.aclose()

@@ -16,13 +16,11 @@ from mcp_fastapi_server.limits import Decision, LimiterUnavailableError, RateLim
 
 __all__ = ["RateLimitMiddleware"]
 
-_RETRY_SOON = [(b"retry-after", b"1")]
-
 
 class RateLimitMiddleware:
     """Refuse over-limit calls with 429 + ``Retry-After`` + ``RateLimit*`` headers and a
-    JSON-RPC error (-32029); answer 503 (-32050) when the store is down and the failure
-    mode is ``closed``.
+    JSON-RPC error (-32029); answer 503 (-32050) with ``Retry-After`` when the store is
+    down and the failure mode is ``closed``, or when it is misconfigured (any mode).
 
     ``headers_on_success`` also puts ``RateLimit-Policy``/``RateLimit`` on admitted answers;
     it costs a ``send`` wrapper per request, so it is off by default.
@@ -50,8 +48,8 @@ class RateLimitMiddleware:
                 code=UNAVAILABLE,
                 message=str(exc),
                 rpc_id=ctx.rpc_id,
-                data={"request_id": ctx.request_id},
-                headers=_RETRY_SOON,
+                data={"reason": exc.reason, "request_id": ctx.request_id},
+                headers=[(b"retry-after", str(exc.retry_after_s).encode())],
             )
             return
         if decision.allowed:

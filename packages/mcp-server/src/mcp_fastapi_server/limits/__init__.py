@@ -16,8 +16,16 @@ from mcp_fastapi_server.limits._ratelimit import (
     resolve_rates,
 )
 from mcp_fastapi_server.limits._size import ResponseSizeMiddleware
+from mcp_fastapi_server.limits._store_errors import (
+    STORE_ERROR_REASONS,
+    StoreError,
+    StoreMisconfiguredError,
+    StoreReason,
+    StoreUnavailableError,
+)
 
 __all__ = [
+    "STORE_ERROR_REASONS",
     "Backend",
     "Decision",
     "LimiterUnavailableError",
@@ -25,6 +33,10 @@ __all__ = [
     "RateLimitPolicy",
     "ResponseSizeMiddleware",
     "Rule",
+    "StoreError",
+    "StoreMisconfiguredError",
+    "StoreReason",
+    "StoreUnavailableError",
     "build_limiter",
     "make_rule",
     "resolve_rates",

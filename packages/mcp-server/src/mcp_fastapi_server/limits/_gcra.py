@@ -120,9 +120,8 @@ class Decision:
 
 class Backend(Protocol):
     """One GCRA step, atomically. ``acquire`` returns
-    ``(allowed, remaining, retry_after_us, reset_after_us)`` and raises one of
-    ``BACKEND_ERRORS`` (or of its own ``errors`` attribute, when it has one) when its
-    store fails."""
+    ``(allowed, remaining, retry_after_us, reset_after_us)`` and raises
+    :class:`~mcp_fastapi_server.limits.StoreError` when its store fails."""
 
     name: str
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp_fastapi_server._settings import RateLimit, Settings, UnknownToolError, parse_rate_limit
 from mcp_fastapi_server.core import CheckResult, ToolPolicy
 from mcp_fastapi_server.limits._gcra import Backend, Decision, MemoryBackend, Rule, make_rule
+from mcp_fastapi_server.limits._store_errors import StoreError, StoreMisconfiguredError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = [
-    "BACKEND_ERRORS",
     "LimiterUnavailableError",
     "RateLimitPolicy",
     "build_limiter",
@@ -34,12 +34,7 @@ __all__ = [
 logger = logging.getLogger("mcp_fastapi_server.ratelimit")
 
 FailureMode = Literal["open", "closed"]
-ErrorHook = Callable[[BaseException], None]
-
-# The answers a backend may raise when its store is slow or gone; anything else is a bug.
-# A backend may name more in its ``errors`` attribute (the Redis one adds ``RedisError``),
-# so redis-py (~0.15 s to import) loads only when Redis is configured.
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+ErrorHook = Callable[[str], None]  # called with the failure's reason label
 
 _MAX_METHODS = 64  # distinct JSON-RPC method names we keep separate buckets for
 _MAX_METHOD_LEN = 128
@@ -47,33 +42,44 @@ _FAILURE_LOG_EVERY_S = 10.0
 
 
 class LimiterUnavailableError(RuntimeError):
-    """The shared store did not answer and ``MCP_RATE_LIMIT_FAILURE_MODE=closed``."""
+    """The call must be refused with 503: the store did not answer and the failure mode is
+    ``closed``, or the store is misconfigured (any mode). The message names the cause."""
+
+    def __init__(self, message: str, *, reason: str, misconfigured: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.misconfigured = misconfigured
+
+    @property
+    def retry_after_s(self) -> int:
+        """``Retry-After``: soon for an outage, later for a deployment that must be fixed."""
+        return 30 if self.misconfigured else 1
 
 
 class _FailureLog:
-    """Log a failing store at most once per interval, with how many failures were folded in,
-    so a dead Redis under load does not flood the logs."""
+    """Log a failing store at most once per interval and reason, with how many failures
+    were folded in, so a dead Redis under load does not flood the logs."""
 
     __slots__ = ("_next", "_suppressed")
 
     def __init__(self) -> None:
-        self._next = 0.0
-        self._suppressed = 0
+        self._next: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
 
-    def report(self, exc: BaseException, mode: FailureMode, backend: str) -> None:
+    def report(self, exc: StoreError, outcome: str) -> None:
         now = time.monotonic()
-        if now < self._next:
-            self._suppressed += 1
+        if now < self._next.get(exc.reason, 0.0):
+            self._suppressed[exc.reason] = self._suppressed.get(exc.reason, 0) + 1
             return
-        self._next = now + _FAILURE_LOG_EVERY_S
-        folded, self._suppressed = self._suppressed, 0
-        logger.warning(
-            "rate-limit store %s failed (%s: %s); failing %s%s",
-            backend,
-            type(exc).__name__,
+        self._next[exc.reason] = now + _FAILURE_LOG_EVERY_S
+        folded = self._suppressed.pop(exc.reason, 0)
+        logger.log(
+            logging.WARNING if exc.transient else logging.ERROR,
+            "rate-limit store failed [%s]: %s; %s%s",
+            exc.reason,
             exc,
-            mode,
-            f" ({folded} more failures in the last {_FAILURE_LOG_EVERY_S:g}s)" if folded else "",
+            outcome,
+            f" ({folded} more in the last {_FAILURE_LOG_EVERY_S:g}s)" if folded else "",
         )
 
 
@@ -92,7 +98,6 @@ class RateLimitPolicy:
         on_error: ErrorHook | None = None,
     ) -> None:
         self.backend = backend
-        self._errors: tuple[type[BaseException], ...] = getattr(backend, "errors", BACKEND_ERRORS)
         self.failure_mode: FailureMode = failure_mode
         self._on_error = on_error
         self._default = default
@@ -144,20 +149,58 @@ class RateLimitPolicy:
             allowed, remaining, retry_us, reset_us = await self.backend.acquire(
                 self._key_prefix + subject + rule.key_suffix, rule
             )
-        except self._errors as exc:
+        except StoreError as exc:
             return self._store_failed(exc, rule)
         return Decision(allowed, rule.limit, remaining, reset_us / 1e6, retry_us / 1e6, rule)
 
-    def _store_failed(self, exc: BaseException, rule: Rule) -> Decision:
-        self._failures.report(exc, self.failure_mode, self.backend.name)
+    def _store_failed(self, exc: StoreError, rule: Rule) -> Decision:
+        refuse = not exc.transient or self.failure_mode == "closed"
+        self._failures.report(
+            exc, "refusing calls (503)" if refuse else "admitting calls (failure mode open)"
+        )
         if self._on_error is not None:
             try:
-                self._on_error(exc)
+                self._on_error(exc.reason)
             except Exception:  # a metrics hook must never turn into a 500
                 logger.exception("rate-limit on_error hook failed")
-        if self.failure_mode == "closed":
-            raise LimiterUnavailableError("Rate limiter unavailable; try again shortly") from exc
+        if not exc.transient:
+            raise LimiterUnavailableError(
+                f"Rate limiter misconfigured: {exc.cause}; the server's operators must fix it",
+                reason=exc.reason,
+                misconfigured=True,
+            ) from exc
+        if refuse:
+            raise LimiterUnavailableError(
+                f"Rate limiter unavailable: {exc.cause}; try again shortly",
+                reason=exc.reason,
+                misconfigured=False,
+            ) from exc
         return Decision(True, rule.limit, rule.limit, 0.0, 0.0, rule, degraded=True)
+
+    async def open(self) -> None:
+        """At start-up: run the script once through the store's own client.
+
+        A misconfigured store (bad credentials, no permission on the prefix, a cluster node
+        behind a standalone client, an untrusted certificate, scripts disabled) raises
+        :class:`StoreMisconfiguredError` and start-up stops. An unreachable one is logged
+        and left to the failure mode: it may come up after this replica.
+        """
+        probe = getattr(self.backend, "probe", None)
+        if probe is None:
+            return
+        try:
+            found = await probe()
+        except StoreMisconfiguredError:
+            raise
+        except StoreError as exc:
+            logger.warning(
+                "rate-limit store not answering at start-up [%s]: %s; calls are %s until it does",
+                exc.reason,
+                exc,
+                "refused (503)" if self.failure_mode == "closed" else "admitted",
+            )
+            return
+        logger.info("rate limits: %s", found)
 
     async def check(self) -> CheckResult:
         """Health of the store, for ``/readyz``: always asks the store."""
@@ -171,6 +214,11 @@ class RateLimitPolicy:
             result: CheckResult = await recent()
             return result
         return await self.backend.check()
+
+    def describe(self) -> dict[str, str]:
+        """The store as ``mcp-server check`` shows it (backend, topology, where; no secrets)."""
+        describe = getattr(self.backend, "describe", None)
+        return dict(describe()) if describe is not None else {"backend": self.backend.name}
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -215,8 +263,9 @@ def build_limiter(
 
     ``specs``/``extra_tools`` are every known tool (see :func:`resolve_rates`; checked
     even while limits are off, so a typo stops start-up in every mode). ``redis`` reuses the
-    host app's client (it is not closed by :meth:`aclose`); otherwise one pooled client is
-    made from ``MCP_REDIS_URL``; with neither, limits live in this process. ``on_error`` is
+    host app's client (``Redis``, ``RedisCluster`` or a Sentinel-managed master; it is not
+    closed by :meth:`aclose`); otherwise one is made from ``MCP_REDIS_URL`` and
+    ``MCP_REDIS_MODE``; with neither, limits live in this process. ``on_error`` is
     called for each store failure (wire a metric to it).
     """
     rates = resolve_rates(settings, specs, extra_tools)
@@ -224,16 +273,28 @@ def build_limiter(
         return None
     backend: Backend
     if redis is not None or settings.redis_url is not None:
+        # redis-py (~0.15 s to import) loads only when Redis is configured.
         from mcp_fastapi_server.limits._redis import RedisBackend
+        from mcp_fastapi_server.limits._redis_client import redis_from_settings
 
-        timeout_s = settings.redis_timeout_ms / 1000
+        common: dict[str, Any] = {
+            "key_prefix": settings.redis_key_prefix,
+            "timeout_s": settings.redis_timeout_ms / 1000,
+        }
         if redis is not None:
-            backend = RedisBackend(redis, timeout_s=timeout_s, owns_client=False)
+            backend = RedisBackend(redis, owns_client=False, **common)
         else:
-            assert settings.redis_url is not None
-            backend = RedisBackend.from_url(settings.redis_url.get_secret_value(), timeout_s)
+            target = redis_from_settings(settings)
+            backend = RedisBackend(
+                target.client,
+                owns_client=True,
+                topology=target.topology,
+                location=target.location,
+                **common,
+            )
         logger.info(
-            "rate limits: Redis at %s, shared by all replicas (failure mode %s)",
+            "rate limits: Redis (%s, %s), shared by all replicas (failure mode %s)",
+            backend.topology,
             backend.location,
             settings.rate_limit_failure_mode,
         )

@@ -3,39 +3,46 @@
 The script reads the server's clock (``TIME``), so replicas with skewed clocks still agree,
 and the read-compute-write runs atomically on the server, so concurrent callers on any
 number of replicas are counted exactly. ``TIME`` before a write is allowed because Redis
-≥ 5 replicates scripts by effects (the ``SET`` is replicated, not the script).
+≥ 5 replicates scripts by effects (the ``SET`` is replicated, not the script). The one key
+is hash-tagged per subject and endpoint, so a call touches one slot of a cluster.
 
-Round trips: one ``EVALSHA`` per call; only after a ``SCRIPT FLUSH`` (or a fail-over to a
-server that never saw the script) does it get ``NOSCRIPT``, ``SCRIPT LOAD`` the source and
-retry, once. With our own URL the call goes through
-:class:`~mcp_fastapi_server.limits._script_pipe.ScriptPipe` (one pipelined connection, a fraction
-of redis-py's CPU per call); with a team's client, through redis-py's
-:class:`~redis.commands.core.AsyncScript`. No ``PING``/``GET``/``EXPIRE`` around it:
-``SET … PX`` stores the TAT and its expiry together, so idle keys vanish as soon as their
-bucket would be full again.
+Round trips: one ``EVALSHA`` per call through redis-py (any client: ours from
+:mod:`._redis_client`, or the host's ``Redis``, ``RedisCluster`` or Sentinel-managed
+master); only after a ``SCRIPT FLUSH`` or a failover to a server that never saw the script
+does it get ``NOSCRIPT``, ``SCRIPT LOAD`` the source and retry, once. No ``PING``, ``GET``
+or ``EXPIRE`` around it: ``SET … PX`` stores the TAT and its expiry together, so idle keys
+vanish as soon as their bucket would be full again.
+
+Readiness runs the same script through the same client on a probe key under the prefix
+(one per cluster master), so TLS, ACL and slot problems show as not ready, not only a
+dead socket. Failures are sorted by :mod:`._store_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.asyncio import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import NoScriptError
 
 from mcp_fastapi_server.core import CheckResult
 from mcp_fastapi_server.limits._gcra import Rule
-from mcp_fastapi_server.limits._script_pipe import ScriptPipe
+from mcp_fastapi_server.limits._redis_client import RedisClient, describe_client, redis_from_url
+from mcp_fastapi_server.limits._redis_errors import classify
+from mcp_fastapi_server.limits._store_errors import StoreError
 
-__all__ = ["GCRA_LUA", "POOL_SIZE", "RedisBackend"]
+__all__ = ["GCRA_LUA", "GCRA_SHA", "RedisBackend"]
 
-POOL_SIZE = 64  # concurrent Redis calls per process; more adds sockets, not throughput
-# The health tool reuses the verdict of a limiter round trip this recent instead of a PING.
+# The health tool reuses the verdict of a limiter round trip this recent instead of a probe.
 FRESH_S = 1.0
+# Start-up and readiness may wait longer than one call: a first TLS handshake to a remote
+# managed Redis can take longer than MCP_REDIS_TIMEOUT_MS.
+PROBE_TIMEOUT_S = 5.0
+_PROBE_ARGS = (1, 1_000_000)  # T = 1 µs, P = 1 s: always admitted, the key lives 1 ms
 
 # KEYS[1] bucket key; ARGV[1] emission interval T (µs); ARGV[2] period P (µs).
 # Returns {allowed, remaining, retry_after_us, reset_after_us}. Times are integer µs held
@@ -57,88 +64,125 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(ahead
 local remaining = math.floor((period - ahead) / interval)
 return {1, remaining, 0, ahead}
 """
+GCRA_SHA = hashlib.sha1(GCRA_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 class RedisBackend:
-    """GCRA in Redis through one pooled asyncio client."""
+    """GCRA in Redis through one redis-py asyncio client (standalone, cluster, sentinel)."""
 
     name = "redis"
-    errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
+        key_prefix: str,
         timeout_s: float,
         owns_client: bool,
-        pipe: ScriptPipe | None = None,
+        topology: str | None = None,
+        location: str | None = None,
     ) -> None:
         self._client = client
         self._owns_client = owns_client
-        self._pipe = pipe
+        self._timeout_s = timeout_s
+        found = describe_client(client)
+        self.topology = topology or found[0]
+        self.location = location or found[1]
+        self._probe_prefix = f"{key_prefix}rl:{{probe"
         self._last_ok = -FRESH_S  # time.monotonic() of the last answered call
-        self._script = client.register_script(GCRA_LUA)
-        # Our own pool bounds pool wait, connect and read by ``timeout_s`` (see from_url),
-        # so it needs no extra timer per call (asyncio.timeout costs a scheduled handle,
-        # measurable next to a ~100 µs round trip). A team's client may have no timeouts
-        # at all, and a request must never hang on the limiter: it gets the backstop.
-        self._deadline_s = 2 * timeout_s
-        self._backstop = not owns_client
 
     @classmethod
-    def from_url(cls, url: str, timeout_s: float) -> RedisBackend:
-        """One pooled client with short socket timeouts.
-
-        The pool *blocks* (up to ``timeout_s``) when all ``POOL_SIZE`` connections are busy:
-        redis-py's default pool raises "Too many connections" instead, which under a burst
-        would fail open and admit calls over the limit. It retries once, with no back-off
-        and only on a broken connection (a pooled socket that died when Redis restarted),
-        never on a timeout: a slow Redis gets one try. The pool reconnects by itself, so
-        recovery needs nothing from us.
-        """
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=POOL_SIZE,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            health_check_interval=0,
+    def from_url(
+        cls, url: str, *, timeout_s: float, key_prefix: str = "mcp:", **options: Any
+    ) -> RedisBackend:
+        """A backend on its own client for ``url`` (``options``: see ``redis_from_url``)."""
+        target = redis_from_url(url, **options)
+        return cls(
+            target.client,
+            key_prefix=key_prefix,
+            timeout_s=timeout_s,
+            owns_client=True,
+            topology=target.topology,
+            location=target.location,
         )
-        pipe = ScriptPipe(url, GCRA_LUA, timeout_s=timeout_s) if ScriptPipe.supports(url) else None
-        return cls(Redis.from_pool(pool), timeout_s=timeout_s, owns_client=True, pipe=pipe)
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         return self._client
 
-    @property
-    def location(self) -> str:
-        """``host:port/db`` without credentials, for logs."""
-        kw: dict[str, Any] = self._client.connection_pool.connection_kwargs
-        where = kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}"
-        return f"{where}/{kw.get('db', 0)}"
+    async def _eval(self, key: str, args: tuple[int, int]) -> Any:
+        client = self._client
+        try:
+            return await client.evalsha(GCRA_SHA, 1, key, *args)
+        except NoScriptError:
+            # A flushed script cache, or a master (after failover) that never saw it. A
+            # cluster client sends SCRIPT LOAD to every master.
+            await client.script_load(GCRA_LUA)
+            return await client.evalsha(GCRA_SHA, 1, key, *args)
 
     async def acquire(self, key: str, rule: Rule) -> tuple[bool, int, int, int]:
+        """One GCRA step; raises :class:`~._store_errors.StoreError` when Redis fails."""
         try:
-            if self._pipe is not None:  # bounded by its own per-connection timeout
-                res = await self._pipe.evalsha(key, rule.script_args)
-            elif self._backstop:
-                async with asyncio.timeout(self._deadline_s):
-                    res = await self._script(keys=(key,), args=rule.script_args)
-            else:
-                res = await self._script(keys=(key,), args=rule.script_args)
-        except BaseException:
+            async with asyncio.timeout(self._timeout_s):
+                res = await self._eval(key, rule.script_args)
+        except Exception as exc:
             self._last_ok = -FRESH_S
-            raise
+            raise classify(exc, where=self.location) from exc
         self._last_ok = time.monotonic()
         return res[0] == 1, res[1], res[2], res[3]
+
+    async def _probe_keys(self) -> list[tuple[str, str]]:
+        """``(key, node)`` pairs: one probe key per master, so every master is exercised."""
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            return [(self._probe_prefix + "}", self.location)]
+        await client.initialize()
+        wanted = {node.name: node for node in client.get_primaries()}
+        keys: list[tuple[str, str]] = []
+        index = 0
+        while wanted and index < 100_000:  # a hash tag per master (≈ masters × ln masters)
+            key = f"{self._probe_prefix}{index}}}"
+            node = client.get_node_from_key(key)
+            if node is not None and node.name in wanted:
+                keys.append((key, node.name))
+                del wanted[node.name]
+            index += 1
+        return keys
+
+    async def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+        """Run the script on the probe key(s) through the limiter's own client.
+
+        Returns what was found (for ``check`` and readiness); raises
+        :class:`~._store_errors.StoreError` naming the cause.
+        """
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                keys = await self._probe_keys()
+                for key, _node in keys:
+                    await self._eval(key, _PROBE_ARGS)
+                where = await self._found(len(keys))
+        except Exception as exc:
+            self._last_ok = -FRESH_S
+            raise classify(exc, where=self.location) from exc
+        self._last_ok = time.monotonic()
+        return f"{where}: script ran in {(time.perf_counter() - start) * 1000:.1f} ms"
+
+    async def _found(self, probes: int) -> str:
+        client = self._client
+        if isinstance(client, RedisCluster):
+            return f"cluster of {probes} masters ({self.location})"
+        pool = client.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]
+            return f"sentinel master {pool.service_name!r} at {host}:{port}"
+        return f"standalone {self.location}"
 
     async def recent_check(self) -> CheckResult:
         """:meth:`check`, or the verdict of a limiter call under :data:`FRESH_S` old.
 
         The ``health`` tool is itself rate-limited, so the limiter has just talked to Redis
-        for the very call that asks; a ``PING`` on top would double the round trips.
+        for the very call that asks; a probe on top would double the round trips.
         """
         age = time.monotonic() - self._last_ok
         if age < FRESH_S:
@@ -146,18 +190,16 @@ class RedisBackend:
         return await self.check()
 
     async def check(self) -> CheckResult:
-        """``PING`` with its latency; ``down`` (with the error) when it does not answer."""
-        start = time.perf_counter()
+        """The probe, as a health result: ``down`` with the cause when it fails."""
         try:
-            async with asyncio.timeout(self._deadline_s):
-                await self._client.ping()
-        except Exception as exc:  # any failure is the answer here, not a crash
-            return CheckResult("down", f"redis {self.location}: {type(exc).__name__}: {exc}")
-        ms = (time.perf_counter() - start) * 1000
-        return CheckResult("ok", f"redis {self.location}: PING {ms:.1f} ms")
+            found = await self.probe(timeout_s=max(self._timeout_s, 1.0))
+        except StoreError as exc:
+            return CheckResult("down", f"{exc} [{exc.reason}]")
+        return CheckResult("ok", f"redis {found}")
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "redis", "topology": self.topology, "location": self.location}
 
     async def aclose(self) -> None:
-        if self._pipe is not None:
-            await self._pipe.aclose()
         if self._owns_client:
             await self._client.aclose()

@@ -170,8 +170,11 @@ def _families_for(registry: CollectorRegistry) -> _Families:
             ),
             limiter_errors=Counter(
                 "mcp_rate_limit_store_errors_total",
-                "Rate-limit store (Redis) failures; each admitted (open) or refused (closed).",
-                (),
+                "Rate-limit store (Redis) failures by reason: an outage (connection, timeout, "
+                "loading, failover) admits or refuses per the failure mode; a misconfiguration "
+                "(auth, permission, wrong_node, not_a_cluster, scripts_disabled, tls, "
+                "read_only, script_error) always refuses (503).",
+                ("reason",),
                 registry=reg,
             ),
         )  # fmt: skip
@@ -277,6 +280,7 @@ class Metrics:
                 "rate_limited": self._f.rate_limited,
                 "truncated": self._f.truncated,
                 "auth": self._f.auth_failures,
+                "store_error": self._f.limiter_errors,
             }[kind]
             child = self._simple[key] = family.labels(key[1])
         return child
@@ -301,9 +305,9 @@ class Metrics:
         """Credentials refused; ``reason`` is a short fixed code (``expired``, ``scope`` ...)."""
         self._bind_simple("auth", reason).inc()
 
-    def limiter_error(self, _exc: BaseException | None = None) -> None:
-        """The rate-limit store failed (``build_limiter(on_error=...)``)."""
-        self._f.limiter_errors.inc()
+    def limiter_error(self, reason: str) -> None:
+        """The rate-limit store failed (``build_limiter(on_error=...)``), by reason label."""
+        self._bind_simple("store_error", reason).inc()
 
     def response_truncated(self, tool: str | None) -> None:
         """A tool result was cut at the size limit."""

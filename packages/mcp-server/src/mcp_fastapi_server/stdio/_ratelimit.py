@@ -43,7 +43,7 @@ class StdioRateLimitMiddleware(Middleware):
         try:
             decision = await self.policy.hit(self.subject, method, tool)
         except LimiterUnavailableError as exc:
-            raise MCPError(code=UNAVAILABLE, message=str(exc)) from exc
+            raise MCPError(code=UNAVAILABLE, message=str(exc), data={"reason": exc.reason}) from exc
         if not decision.allowed:
             raise MCPError(
                 code=RATE_LIMITED, message=decision.message(), data=decision.error_data()
