@@ -16,9 +16,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from mcp_fastapi_server._settings import Settings, SettingsError, load_settings
+from mcp_fastapi_server._settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    warn_unknown_variables,
+)
 
 __all__ = ["main"]
 
@@ -54,6 +59,7 @@ def _configure_logging(settings: Settings) -> None:
     from mcp_fastapi_server.observability import configure_logging
 
     configure_logging(settings, stream=sys.stderr)
+    warn_unknown_variables(logger)
 
 
 def check_bind(settings: Settings, host: str) -> None:
@@ -122,17 +128,20 @@ def cmd_stdio(_args: argparse.Namespace) -> int:
     return 0
 
 
-def effective_config(settings: Settings) -> dict[str, Any]:
-    """What ``check`` prints: settings with secrets masked, plus the derived setups."""
-    from mcp_fastapi_server._runtime import build_runtime
+def cmd_check(args: argparse.Namespace) -> int:
+    from mcp_fastapi_server._check import run_check
 
-    return build_runtime(settings).describe()
-
-
-def cmd_check(_args: argparse.Namespace) -> int:
     settings = load_settings()
-    print(json.dumps(effective_config(settings), indent=2, default=str))
-    print("configuration OK", file=sys.stderr)
+    report = asyncio.run(run_check(settings, offline=args.offline))
+    print(json.dumps(report.config, indent=2, default=str))
+    for line in report.found:
+        print(f"ok: {line}", file=sys.stderr)
+    for line in report.problems:
+        print(f"mcp-server check: {line}", file=sys.stderr)
+    if not report.ok:
+        return 2
+    what = "configuration OK (not connected: --offline)" if args.offline else "configuration OK"
+    print(what, file=sys.stderr)
     return 0
 
 
@@ -159,9 +168,12 @@ def parser() -> argparse.ArgumentParser:
         help="seconds in-flight requests get to finish on SIGTERM",
     )
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("check", help="validate settings and print them, secrets masked").set_defaults(
-        func=cmd_check
+    check = sub.add_parser(
+        "check",
+        help="validate settings, print them (secrets masked), connect to Redis and upstreams",
     )
+    check.add_argument("--offline", action="store_true", help="validate only; connect to nothing")
+    check.set_defaults(func=cmd_check)
     sub.add_parser("pin", help="print tool-definition pins of configured upstreams").set_defaults(
         func=cmd_pin
     )

@@ -25,7 +25,7 @@ from mcp_fastapi_server import http
 from mcp_fastapi_server._registry import ToolRegistry
 from mcp_fastapi_server._runtime import Runtime, build_runtime
 from mcp_fastapi_server._services import Endpoint
-from mcp_fastapi_server._settings import Settings, load_settings
+from mcp_fastapi_server._settings import Settings, load_settings, warn_unknown_variables
 from mcp_fastapi_server.core import HealthReport
 from mcp_fastapi_server.documents import DocumentSource
 
@@ -102,7 +102,9 @@ def mount_mcp(
     registry, token verifier, upstream manager, document source) and built from settings
     otherwise. Returns ``None`` (and mounts nothing) when ``MCP_ENABLED=false``.
     """
-    settings = settings or load_settings()
+    if settings is None:
+        settings = load_settings()
+        warn_unknown_variables(logger)
     if not settings.enabled:
         logger.info("MCP_ENABLED=false: no MCP endpoint mounted")
         return None

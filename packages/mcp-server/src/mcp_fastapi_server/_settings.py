@@ -6,10 +6,13 @@ with one line naming the variable (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,12 +21,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 __all__ = [
+    "FOREIGN_NAMES",
+    "FOREIGN_PREFIXES",
     "RateLimit",
     "Settings",
     "SettingsError",
     "UnknownToolError",
+    "describe_unknown",
     "load_settings",
     "parse_rate_limit",
+    "setting_names",
+    "unknown_variables",
+    "warn_unknown_variables",
 ]
 
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
@@ -359,6 +368,58 @@ def check_redis_settings(settings: Settings) -> None:
             raise _RedisSettingError(
                 "MCP_REDIS_URL", "in sentinel mode the master is reached over TCP, not unix://"
             )
+
+
+# MCP_* names that are not settings of this server but of the project's own tooling or of
+# the official conformance suite and harness; never reported as typos.
+FOREIGN_PREFIXES = ("MCP_TESTKIT_", "MCP_TOOLKIT_", "MCP_HARNESS_")
+FOREIGN_NAMES = frozenset(
+    {"MCP_CONFORMANCE_CONTEXT", "MCP_CONFORMANCE_SCENARIO", "MCP_BEARER_TOKEN"}
+)
+
+
+def setting_names() -> list[str]:
+    """Every variable a setting reads: ``MCP_<FIELD>``."""
+    return [f"MCP_{name.upper()}" for name in Settings.model_fields]
+
+
+def unknown_variables(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> dict[str, str | None]:
+    """``MCP_*`` names in the environment (and ``.env``) that no setting reads, each with
+    the closest setting name (``None`` when nothing is close), e.g. ``MCP_PAGESIZE`` →
+    ``MCP_PAGE_SIZE``."""
+    names: set[str] = {
+        key.upper()
+        for key in (os.environ if environ is None else environ)
+        if key.upper().startswith("MCP_")
+    }
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        names |= {key.upper() for key in dotenv_values(env_file) if key.upper().startswith("MCP_")}
+    known = setting_names()
+    out: dict[str, str | None] = {}
+    for name in sorted(names - set(known)):
+        if name in FOREIGN_NAMES or name.startswith(FOREIGN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        out[name] = close[0] if close else None
+    return out
+
+
+def describe_unknown(unknown: Mapping[str, str | None]) -> list[str]:
+    """One line per unknown variable, for the start-up warning and ``check``."""
+    return [
+        f"{name} is not a setting" + (f"; did you mean {close}?" if close else "")
+        for name, close in unknown.items()
+    ]
+
+
+def warn_unknown_variables(logger: logging.Logger) -> None:
+    """Log a warning per unknown ``MCP_*`` variable (a typo never passes in silence)."""
+    for line in describe_unknown(unknown_variables()):
+        logger.warning("%s (ignored)", line)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -116,6 +116,20 @@ def test_rule_precomputes_key_suffix_and_headers() -> None:
     assert odd.interval_us * 7 <= odd.period_us < odd.interval_us * 8
 
 
+async def test_a_wait_under_a_second_never_reads_zero() -> None:
+    # 10/second: the next slot frees in 0.1 s; the message and Retry-After say 1 s.
+    policy = RateLimitPolicy(
+        MemoryBackend(), default=RateLimit(60, 60.0), tools={"search": RateLimit(10, 1.0)}
+    )
+    decisions = [await policy.hit("sub:a", "tools/call", "search") for _ in range(11)]
+    refused = decisions[-1]
+    assert not refused.allowed
+    assert 0 < refused.retry_after_s < 1
+    assert refused.message().endswith("retry in 1 s")
+    assert dict(refused.headers())[b"retry-after"] == b"1"
+    assert refused.error_data()["retry_after"] > 0
+
+
 async def test_refusal_headers_and_message() -> None:
     policy = RateLimitPolicy(
         MemoryBackend(), default=RateLimit(60, 60.0), tools={"search": RateLimit(1, 10.0)}
@@ -128,8 +142,8 @@ async def test_refusal_headers_and_message() -> None:
     assert headers[b"ratelimit-policy"] == b'"search";q=1;w=10'
     assert headers[b"ratelimit"] == f'"search";r=0;t={retry}'.encode()
     assert refused.policy == '"search";q=1;w=10'
-    assert refused.message().startswith(
-        "Rate limit exceeded for tool 'search': 1 per 10s; retry in "
+    assert refused.message() == (
+        f"Rate limit exceeded for tool 'search': 1 per 10s; retry in {retry} s"
     )
     data = refused.error_data()
     assert data["limit"] == 1

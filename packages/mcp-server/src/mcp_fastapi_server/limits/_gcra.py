@@ -102,16 +102,20 @@ class Decision:
         return out
 
     def message(self) -> str:
-        """The human line for a refused call (same text over HTTP and stdio)."""
+        """The human line for a refused call (same text over HTTP and stdio).
+
+        The wait is the ``Retry-After`` value (whole seconds, at least 1), so it never
+        reads "retry in 0" for a wait under a second.
+        """
         return (
             f"Rate limit exceeded for {self.rule.label}: {self.rule.describe}; "
-            f"retry in {self.retry_after_s:.1f} s"
+            f"retry in {self.retry_after_header} s"
         )
 
     def error_data(self) -> dict[str, Any]:
         """The JSON-RPC ``error.data`` for a refused call (the caller adds ``request_id``)."""
         return {
-            "retry_after": round(self.retry_after_s, 3),
+            "retry_after": max(0.001, round(self.retry_after_s, 3)),
             "limit": self.limit,
             "period_s": self.rule.period_s,
             "policy": self.rule.name,
