@@ -119,12 +119,13 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> NoReturn:
 
 def cmd_stdio(_args: argparse.Namespace) -> int:
     from mcp_fastapi_server._runtime import build_runtime
+    from mcp_fastapi_server.stdio import run_stdio
 
     settings = load_settings()
     _configure_logging(settings)
     runtime = build_runtime(settings, transport="stdio")
     _freeze_startup_heap(collect=False)
-    asyncio.run(runtime.mcp.run_stdio_async(show_banner=False, log_level=settings.log_level))
+    asyncio.run(run_stdio(runtime.mcp, drain_timeout_s=settings.stdio_drain_timeout_s))
     return 0
 
 

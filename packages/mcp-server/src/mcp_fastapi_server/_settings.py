@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     conformance: bool = False
     trust_proxy_headers: bool = False
+    stdio_drain_timeout_s: float = Field(30.0, ge=0, le=3600)
 
     # Authentication
     auth_mode: Literal["none", "jwt"] = "none"
