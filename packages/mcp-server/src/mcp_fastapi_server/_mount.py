@@ -28,6 +28,7 @@ from mcp_fastapi_server._services import Endpoint
 from mcp_fastapi_server._settings import Settings, load_settings, warn_unknown_variables
 from mcp_fastapi_server.core import HealthReport
 from mcp_fastapi_server.documents import DocumentSource
+from mcp_fastapi_server.observability import quiet_per_request_sdk_logs
 
 if TYPE_CHECKING:
     from fastmcp.server.auth import TokenVerifier
@@ -119,6 +120,7 @@ def mount_mcp(
         upstreams=upstreams,
         endpoints=_endpoints(app, {settings.http_path, settings.metrics_path}),
     )
+    quiet_per_request_sdk_logs()
     mcp_app = runtime.mcp.http_app(
         path=settings.http_path,
         stateless_http=settings.http_stateless,

@@ -308,3 +308,27 @@ async def test_full_chain_over_http(log_lines: LineQueue, era: str) -> None:
     assert 'mcp_requests_total{method="tools/call",outcome="tool_error",tool="other"} 1.0' in text
     assert 'mcp_requests_total{method="none",outcome="too_large",tool=""} 1.0' in text
     assert "ghost" not in text
+
+
+async def test_one_log_line_per_request_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    # The SDK's per-request "Terminating session: None" (a stateless transport ending with
+    # its request) doubled the log volume; the access line is the one line per request.
+    from fastapi import FastAPI
+
+    from mcp_fastapi_server import Settings, mount_mcp
+
+    app = FastAPI()
+    mount_mcp(app, Settings())
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+        "x-request-id": "one-line-1",
+    }
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "health", "arguments": {}}}  # fmt: skip
+    with caplog.at_level(logging.INFO), running_asgi(app) as server:
+        resp = httpx.post(f"{server.url}/mcp", json=call, headers=headers)
+        assert resp.status_code == 200
+    mine = [r for r in caplog.records if getattr(r, "request_id", None) == "one-line-1"]
+    assert [(r.name, r.getMessage()) for r in mine] == [("mcp_fastapi_server.access", "access")]
+    assert not [r for r in caplog.records if r.getMessage() == "Terminating session: None"]

@@ -30,6 +30,7 @@ __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
     "configure_logging",
+    "quiet_per_request_sdk_logs",
     "redact",
     "redact_text",
     "route_fastmcp_logging",
@@ -212,3 +213,22 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
     root.setLevel(settings.log_level)
     route_fastmcp_logging()
     return handler
+
+
+class _SessionlessTermination(logging.Filter):
+    """Drops the SDK's ``Terminating session: None`` line: a stateless request's transport
+    ends with every request, so at INFO it doubled the log volume next to our access line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Terminating session: None"
+
+
+def quiet_per_request_sdk_logs() -> None:
+    """One line per request at INFO: filter the SDK's per-request transport chatter.
+
+    Installed on the SDK's own logger (so it applies whatever handlers the host has);
+    idempotent. Sessions that really end (``Terminating session: <id>``) still log.
+    """
+    sdk = logging.getLogger("mcp.server.streamable_http")
+    if not any(isinstance(f, _SessionlessTermination) for f in sdk.filters):
+        sdk.addFilter(_SessionlessTermination())
