@@ -310,7 +310,7 @@ async def test_full_chain_over_http(log_lines: LineQueue, era: str) -> None:
     assert "ghost" not in text
 
 
-async def test_one_log_line_per_request_at_info(caplog: pytest.LogCaptureFixture) -> None:
+def test_one_log_line_per_request_at_info(caplog: pytest.LogCaptureFixture) -> None:
     # The SDK's per-request "Terminating session: None" (a stateless transport ending with
     # its request) doubled the log volume; the access line is the one line per request.
     from fastapi import FastAPI
