@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
 import redis.asyncio
@@ -54,20 +56,35 @@ async def test_after_failover_master_for_writes_to_the_new_master(
     redis_sentinel: SentinelRedis,
 ) -> None:
     old = redis_sentinel.master
-    new = redis_sentinel.failover()
+    sentinel = _sentinel(redis_sentinel)
+    before = sentinel.master_for(redis_sentinel.master_name)  # connected to the old master
+    await before.set("before:failover", "old")
+    new = await asyncio.to_thread(redis_sentinel.failover)
     assert new is not old
     assert redis_sentinel.master is new
+    # What clients see: redis-py asks the sentinels (SENTINEL MASTERS) and gets the new one.
+    assert await sentinel.discover_master(redis_sentinel.master_name) == (new.host, new.port)
     with old.client() as direct:
         role = _role(direct)
         assert (role["role"], role["master_port"]) == ("slave", new.port)
-    client = _sentinel(redis_sentinel).master_for(redis_sentinel.master_name)
     try:
-        await client.set("after:failover", "new")
+        try:
+            await before.set("after:failover", "new")
+        except redis.ConnectionError as exc:  # redis-py: its connection to the old master
+            assert "previous master" in str(exc)  # noqa: PT017
+            await before.set("after:failover", "new")
     finally:
-        await client.aclose()
+        await before.aclose()
+    fresh = sentinel.master_for(redis_sentinel.master_name)
+    try:
+        await fresh.set("fresh:client", "new")
+    finally:
+        await fresh.aclose()
     with new.client() as direct:
         assert _role(direct)["role"] == "master"
+        assert direct.get("before:failover") == b"old"  # replicated before the switch
         assert direct.get("after:failover") == b"new"
+        assert direct.get("fresh:client") == b"new"
 
 
 async def test_sentinels_fail_over_by_themselves_when_the_master_dies(
@@ -93,6 +110,12 @@ def test_the_next_test_gets_every_process_back(redis_sentinel: SentinelRedis) ->
         role = _role(direct)
         assert (role["role"], role["master_link_status"]) == ("slave", "up")
         assert direct.dbsize() == 0
+    for sentinel in redis_sentinel.sentinel_nodes:  # and every sentinel sees it healthy
+        with sentinel.client() as client:
+            (seen,) = client.sentinel_slaves(redis_sentinel.master_name)
+        assert seen["port"] == replica.port
+        assert not seen["is_sdown"]
+        assert not seen["is_disconnected"]
 
 
 def test_sentinels_want_their_password(redis_sentinel: SentinelRedis) -> None:

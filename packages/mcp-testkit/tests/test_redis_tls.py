@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mcp_testkit.redis import (
     RedisTlsServer,
     TlsMaterial,
     TlsUnsupportedError,
+    _tls,
     create_acl_users,
     local_binaries,
     make_tls_material,
@@ -154,5 +156,10 @@ def test_a_server_without_tls_is_detected_by_trying(
     monkeypatch.setenv(PROVIDER_ENV, provider)
     if not local_binaries():
         pytest.skip(f"{provider} is not installed here")
+    monkeypatch.setattr(_tls, "_TLS_PROBES", {})  # really try, even if tried before
+    server_dirs = tmp_path / "servers"
+    server_dirs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(server_dirs))
     with pytest.raises(TlsUnsupportedError, match=f"no redis-server built with TLS.*{provider}"):
-        start_tls_redis(make_tls_material(tmp_path))
+        start_tls_redis(make_tls_material(tmp_path / "tls"))
+    assert list(server_dirs.iterdir()) == []  # the failed try left no folder behind

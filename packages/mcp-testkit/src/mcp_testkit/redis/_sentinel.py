@@ -3,7 +3,7 @@
 The data nodes and the sentinels are :class:`ProcessRedis` processes with config files the
 servers may rewrite (sentinels record what they learn; a failover rewrites ``replicaof``),
 so a node restarted on its port comes back in the role the sentinels gave it. Sentinels
-mark a master down after 1 s without an answer (quorum 1) and may fail over again 6 s after
+mark a master down after 1 s without an answer (quorum 1) and may fail over again 4 s after
 a failover of the same master.
 """
 
@@ -23,7 +23,7 @@ from mcp_testkit.redis._server import ProcessRedis, RedisUnavailableError
 __all__ = ["SentinelRedis", "start_redis_sentinel"]
 
 _DOWN_AFTER_MS = 1000
-_FAILOVER_TIMEOUT_MS = 3000
+_FAILOVER_TIMEOUT_MS = 2000
 
 
 def _wait(check: Callable[[], list[str]], timeout: float, what: str) -> None:
@@ -35,6 +35,12 @@ def _wait(check: Callable[[], list[str]], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise RedisUnavailableError(f"{what} not reached after {timeout:.0f} s: {problems}")
         time.sleep(0.05)
+
+
+def _flags(state: dict[str, Any]) -> frozenset[str]:
+    """The flags of a ``SENTINEL MASTER``/``REPLICAS`` entry (a string in RESP2)."""
+    flags = state["flags"]
+    return frozenset(flags.split(",") if isinstance(flags, str) else flags)
 
 
 class SentinelRedis:
@@ -134,27 +140,33 @@ class SentinelRedis:
                 return node
         raise RedisUnavailableError(f"the sentinels name 127.0.0.1:{port}, which is not ours")
 
-    def _masters_seen(self) -> dict[str, int | str]:
-        """Each running sentinel's answer for the master's port (or its error)."""
-        seen: dict[str, int | str] = {}
+    def _masters_seen(self) -> dict[str, tuple[int, frozenset[str]] | str]:
+        """Each running sentinel's ``SENTINEL MASTER`` answer: the port and flags of the
+        master (what redis-py's ``Sentinel.discover_master`` uses), or its error.
+
+        ``GET-MASTER-ADDR-BY-NAME`` is not used: it names the promoted replica while the
+        failover is still in progress, before clients are told to switch."""
+        seen: dict[str, tuple[int, frozenset[str]] | str] = {}
         for sentinel in self.sentinel_nodes:
             if not sentinel.running:
                 continue
             try:
                 with sentinel.client(socket_timeout=1.0) as client:
-                    addr = client.sentinel_get_master_addr_by_name(self.master_name)
-                seen[sentinel.name] = int(addr[1]) if addr else "no master"
+                    state = client.sentinel_master(self.master_name)
             except redis.RedisError as exc:
                 seen[sentinel.name] = str(exc)
+                continue
+            seen[sentinel.name] = (int(state["port"]), _flags(state))
         return seen
 
     @property
     def master(self) -> ProcessRedis:
-        """The data node the sentinels currently name as master (asked, not remembered)."""
+        """The data node the sentinels currently name as master (asked, not remembered;
+        while they disagree, the first sentinel's answer)."""
         for answer in self._masters_seen().values():
-            if isinstance(answer, int):
-                return self._node_at(answer)
-        raise RedisUnavailableError(f"no sentinel names a master for {self.master_name}")
+            if isinstance(answer, tuple):
+                return self._node_at(answer[0])
+        raise RedisUnavailableError(f"no sentinel answers for {self.master_name}")
 
     @property
     def master_url(self) -> str:
@@ -190,10 +202,13 @@ class SentinelRedis:
     def _problems(self, *, not_master: ProcessRedis | None = None, whole: bool = True) -> list[str]:
         """Why the setup is not (yet) in the wanted state; empty when it is."""
         seen = self._masters_seen()
-        ports = set(seen.values())
-        if len(ports) != 1 or not all(isinstance(port, int) for port in ports):
-            return [f"sentinels disagree or fail: {seen}"]
-        master = self._node_at(int(next(iter(ports))))
+        ports = {answer[0] for answer in seen.values() if isinstance(answer, tuple)}
+        clean = all(
+            isinstance(answer, tuple) and answer[1] == {"master"} for answer in seen.values()
+        )
+        if len(ports) != 1 or not clean:
+            return [f"sentinels disagree, fail or are failing over: {seen}"]
+        master = self._node_at(ports.pop())
         if not_master is not None and master is not_master:
             return [f"the sentinels still name {master.name}"]
         try:
@@ -232,7 +247,7 @@ class SentinelRedis:
             others = int(state.get("num-other-sentinels", 0))
             if others != len(self.sentinel_nodes) - 1:
                 problems.append(f"{sentinel.name} knows {others} other sentinels")
-            healthy = [r for r in known if not {"s_down", "disconnected"} & set(r["flags"])]
+            healthy = [r for r in known if not {"s_down", "disconnected"} & _flags(r)]
             if len(healthy) != len(self.data_nodes) - 1:
                 problems.append(f"{sentinel.name} sees {len(healthy)} healthy replicas")
         return problems

@@ -92,12 +92,14 @@ def port_bindable(port: int) -> bool:
 
 
 def ping_version(url: str, timeout_s: float = 0.5, **connect: Any) -> str:
-    """The server's ``redis_version`` (raises while it does not answer)."""
+    """The server's version (raises while it does not answer): ``redis_version``, or for
+    Valkey its own ``valkey_version`` (its ``redis_version`` is a fixed ``7.2.4``)."""
     client = redis.Redis.from_url(
         url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, **connect
     )
     try:
-        return str(client.info("server")["redis_version"])
+        info = client.info("server")
+        return str(info.get("valkey_version") or info["redis_version"])
     finally:
         client.close()
 
@@ -167,7 +169,11 @@ class ProcessRedis(RedisServer):
         self._proc: subprocess.Popen[bytes] | None = None
         _LIVE.add(self)
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.close()  # the error carries the log tail; leave no folder behind
+                raise
 
     @property
     def url(self) -> str:

@@ -70,7 +70,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def _ran(what: str, provider: str, version: str) -> None:
-    _started.append(f"{what} on {provider}, Redis {version}")
+    _started.append(f"{what} on {provider} {version}")
 
 
 # -- one Redis from the provider chain ------------------------------------------------------
