@@ -133,6 +133,12 @@ def test_the_projects_own_tooling_variables_are_not_typos() -> None:
         ({"MCP_REDIS_URL": "notaurl"}, "MCP_REDIS_URL: must start with redis://"),
         ({"MCP_REDIS_URL": "redis://127.0.0.1:1/0?ssl_ca_cert=x"}, "MCP_REDIS_URL: unknown option"),
         ({"MCP_REDIS_MODE": "cluster"}, "MCP_REDIS_MODE: needs MCP_REDIS_URL"),
+        (
+            {"MCP_REDIS_URL": "redis://127.0.0.1:1/1", "MCP_REDIS_MODE": "cluster"},
+            "SELECT is not allowed in cluster mode",
+        ),
+        ({"MCP_REDIS_URL": "redis://h", "MCP_REDIS_MODE": "sentinel"}, "MCP_REDIS_SENTINELS"),
+        ({"MCP_REDIS_URL": "redis://h", "MCP_REDIS_TLS_CA_FILE": "/etc/hostname"}, "rediss://"),
         ({"MCP_TOOL_SCOPES": '{"nope": ["x"]}'}, "MCP_TOOL_SCOPES: nope not registered"),
         ({"MCP_RATE_LIMIT_TOOLS": '{"nope": "1/second"}'}, "MCP_RATE_LIMIT_TOOLS: nope"),
     ],

@@ -290,6 +290,7 @@ def build_limiter(
                 owns_client=True,
                 topology=target.topology,
                 location=target.location,
+                tls_without_client_cert=target.tls_without_client_cert,
                 **common,
             )
         logger.info(

@@ -27,13 +27,13 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError
 
 from mcp_fastapi_server.core import CheckResult
 from mcp_fastapi_server.limits._gcra import Rule
 from mcp_fastapi_server.limits._redis_client import RedisClient, describe_client, redis_from_url
 from mcp_fastapi_server.limits._redis_errors import classify
-from mcp_fastapi_server.limits._store_errors import StoreError
+from mcp_fastapi_server.limits._store_errors import StoreError, StoreMisconfiguredError
 
 __all__ = ["GCRA_LUA", "GCRA_SHA", "RedisBackend"]
 
@@ -81,6 +81,7 @@ class RedisBackend:
         owns_client: bool,
         topology: str | None = None,
         location: str | None = None,
+        tls_without_client_cert: bool = False,
     ) -> None:
         self._client = client
         self._owns_client = owns_client
@@ -89,6 +90,10 @@ class RedisBackend:
         self.topology = topology or found[0]
         self.location = location or found[1]
         self._probe_prefix = f"{key_prefix}rl:{{probe"
+        self._tls_without_client_cert = tls_without_client_cert
+        # Set when a probe read a reset after the TLS handshake as a missing client
+        # certificate: calls that meet the same reset are then refused as that, not admitted.
+        self._client_cert_refusal: StoreMisconfiguredError | None = None
         self._last_ok = -FRESH_S  # time.monotonic() of the last answered call
 
     @classmethod
@@ -104,6 +109,7 @@ class RedisBackend:
             owns_client=True,
             topology=target.topology,
             location=target.location,
+            tls_without_client_cert=target.tls_without_client_cert,
         )
 
     @property
@@ -127,8 +133,12 @@ class RedisBackend:
                 res = await self._eval(key, rule.script_args)
         except Exception as exc:
             self._last_ok = -FRESH_S
-            raise classify(exc, where=self.location) from exc
+            error = classify(exc, where=self.location)
+            if self._client_cert_refusal is not None and _reset_by_peer(exc):
+                error = self._client_cert_refusal
+            raise error from exc
         self._last_ok = time.monotonic()
+        self._client_cert_refusal = None
         return res[0] == 1, res[1], res[2], res[3]
 
     async def _probe_keys(self) -> list[tuple[str, str]]:
@@ -164,9 +174,26 @@ class RedisBackend:
                 where = await self._found(len(keys))
         except Exception as exc:
             self._last_ok = -FRESH_S
-            raise classify(exc, where=self.location) from exc
+            raise self._probe_failure(exc) from exc
         self._last_ok = time.monotonic()
+        self._client_cert_refusal = None
         return f"{where}: script ran in {(time.perf_counter() - start) * 1000:.1f} ms"
+
+    def _probe_failure(self, exc: Exception) -> StoreError:
+        error = classify(exc, where=self.location)
+        if self._tls_without_client_cert and error.reason == "connection" and _reset_by_peer(exc):
+            # A reset right after a completed TLS handshake, on a fresh connection and
+            # again on the retry: a server that requires a client certificate (TLS 1.3
+            # sends its refusal after the handshake). Only the probe (start-up, check,
+            # readiness) reads it so; a call mid-traffic treats a reset as an outage.
+            self._client_cert_refusal = StoreMisconfiguredError(
+                "tls",
+                f"Redis at {self.location} closed the TLS connection after the handshake: "
+                "it requires a client certificate (set MCP_REDIS_TLS_CERT_FILE and "
+                "MCP_REDIS_TLS_KEY_FILE)",
+            )
+            return self._client_cert_refusal
+        return error
 
     async def _found(self, probes: int) -> str:
         client = self._client
@@ -176,7 +203,21 @@ class RedisBackend:
         if isinstance(pool, SentinelConnectionPool):
             host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]
             return f"sentinel master {pool.service_name!r} at {host}:{port}"
+        await self._not_a_cluster_node(client)
         return f"standalone {self.location}"
+
+    async def _not_a_cluster_node(self, client: Any) -> None:
+        """A standalone client on a cluster node answers the probe key when its slot is
+        local and ``MOVED`` for most subjects: say so at the probe, not per call."""
+        try:
+            info = await client.info("cluster")
+        except NoPermissionError:  # an ACL without INFO: the calls will tell (wrong_node)
+            return
+        if int(info.get("cluster_enabled", 0)) == 1:
+            raise StoreMisconfiguredError(
+                "wrong_node",
+                f"Redis at {self.location} is a cluster node; set MCP_REDIS_MODE=cluster",
+            )
 
     async def recent_check(self) -> CheckResult:
         """:meth:`check`, or the verdict of a limiter call under :data:`FRESH_S` old.
@@ -203,3 +244,14 @@ class RedisBackend:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+def _reset_by_peer(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionResetError) or "reset by peer" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

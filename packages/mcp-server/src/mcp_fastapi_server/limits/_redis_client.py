@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster, Sentinel
-from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import (
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+    parse_url,
+)
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mcp_fastapi_server._settings import Settings, SettingsError
@@ -49,6 +53,10 @@ class RedisTarget:
     client: RedisClient
     topology: str  # "standalone", "cluster" or "sentinel"
     location: str  # where, without credentials
+    tls_without_client_cert: bool = False
+    """TLS is on and we present no client certificate: a server that requires one (mutual
+    TLS 1.3) completes the handshake and then resets the connection, which looks like an
+    outage unless the probe knows this."""
 
 
 def _tls_options(settings: Settings) -> dict[str, str]:
@@ -67,7 +75,7 @@ def _url_options(url: str) -> dict[str, Any]:
     connection is made; building one connection object here (no I/O) moves that to
     start-up, naming the variable.
     """
-    options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+    options: dict[str, Any] = dict(parse_url(url))
     connection_class = options.pop("connection_class", Connection)
     probe = {k: v for k, v in options.items() if k not in ("host", "port", "path", "db")}
     try:
@@ -115,6 +123,7 @@ def redis_from_url(
     options.update(tls or {})
     ssl, unix = options.pop("ssl"), options.pop("unix")
     where = _where({**options, "ssl": ssl, "unix": unix})
+    no_cert = bool(ssl) and not options.get("ssl_certfile")
     common: dict[str, Any] = {
         "socket_timeout": None,  # bounded per call by the limiter's asyncio.timeout
         "health_check_interval": 0,
@@ -122,7 +131,7 @@ def redis_from_url(
     if mode == "cluster":
         options.pop("db", None)
         client = RedisCluster(**options, **common, ssl=ssl, max_connections=POOL_SIZE)
-        return RedisTarget(client, "cluster", f"seed {where.rsplit('/', 1)[0]}")
+        return RedisTarget(client, "cluster", f"seed {where.rsplit('/', 1)[0]}", no_cert)
     if mode == "sentinel":
         options.pop("host", None)
         options.pop("port", None)
@@ -143,7 +152,7 @@ def redis_from_url(
             raise SettingsError("sentinel mode needs sentinels and the master's name")
         client = manager.master_for(master, redis_class=Redis, ssl=ssl, **options, **common)
         names = ",".join(sentinels)
-        return RedisTarget(client, "sentinel", f"master {master!r} via sentinels {names}")
+        return RedisTarget(client, "sentinel", f"master {master!r} via sentinels {names}", no_cert)
     pool = BlockingConnectionPool(
         connection_class=(
             UnixDomainSocketConnection if unix else SSLConnection if ssl else Connection
@@ -158,7 +167,7 @@ def redis_from_url(
         **options,
         **common,
     )
-    return RedisTarget(Redis.from_pool(pool), "standalone", where)
+    return RedisTarget(Redis.from_pool(pool), "standalone", where, no_cert)
 
 
 def describe_client(client: RedisClient) -> tuple[str, str]:
