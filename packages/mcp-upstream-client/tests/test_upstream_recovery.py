@@ -71,19 +71,29 @@ def real_backoff() -> Iterator[None]:
 
 
 async def test_killed_http_upstream_opens_after_fail_max_calls_and_recovers(
-    real_backoff: None, observer: Any, caplog: pytest.LogCaptureFixture
+    real_backoff: None, observer: Any, clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="mcp_upstream_client")
     port = free_port()
     config = http_config(
         f"http://127.0.0.1:{port}/mcp",
-        breaker={"fail_max": 3, "reset_timeout_s": 0.3},
+        breaker={"fail_max": 3, "reset_timeout_s": 0.2},
         # Background reconnects wait long here, so the calls alone drive the count.
         reconnect={"initial_backoff_s": 3600, "max_backoff_s": 3600},
     )
+
+    def probed(state: str) -> Callable[[], bool]:
+        # The breaker's clock is ours: each poll lets reset_timeout_s pass on it, and the
+        # supervisor (which looks again every reset_timeout_s) sends its probe.
+        def cond() -> bool:
+            clock.advance(1)
+            return manager.status()["up"].state == state
+
+        return cond
+
     server = FakeHttpServer(port=port).start()
     try:
-        async with UpstreamManager([config], observer=observer) as manager:
+        async with UpstreamManager([config], observer=observer, clock=clock) as manager:
             assert (await manager.call_tool("up", "echo", {"text": "a"})).is_error is False
             server.stop()  # killed
             for n in range(1, 4):
@@ -91,20 +101,19 @@ async def test_killed_http_upstream_opens_after_fail_max_calls_and_recovers(
                 with pytest.raises(UpstreamUnavailableError) as failed:
                     await manager.call_tool("up", "echo", {"text": "b"})
                 assert not isinstance(failed.value, CircuitOpenError)
-                assert manager.status()["up"].failures == n or n == 3
-            # fail_max (3) failed calls: the circuit opened on the third.
-            assert ("up", 2) in observer.circuit
+                assert manager.status()["up"].failures == n
+            # fail_max (3) failed calls: the circuit opened on the third; calls fail fast.
+            assert observer.circuit == [("up", 0), ("up", 2)]
             with pytest.raises(CircuitOpenError, match="connect failed"):
                 await manager.call_tool("up", "echo", {"text": "c"})
-            status = manager.status()["up"]
-            assert status.state == "down"
+            assert manager.status()["up"].state == "down"
             # Half-open after reset_timeout_s: the supervisor's probe finds it still dead.
-            await eventually(
-                lambda: observer.circuit[-3:] == [("up", 2), ("up", 1), ("up", 2)],
-                "a failed half-open probe",
-            )
+            clock.advance(1)
+            await eventually(lambda: ("up", 1) in observer.circuit, "half-open")
+            await eventually(lambda: observer.circuit[-1] == ("up", 2), "probe failed")
+            assert observer.circuit == [("up", 0), ("up", 2), ("up", 1), ("up", 2)]
             server = FakeHttpServer(port=port).start()  # back on the same port
-            await eventually(lambda: manager.status()["up"].state == "up", "probe reconnected")
+            await eventually(probed("up"), "probe reconnected")
             assert manager.status()["up"].circuit == "closed"
             assert (await manager.call_tool("up", "echo", {"text": "d"})).is_error is False
     finally:
