@@ -139,11 +139,12 @@ class UpstreamTool(Tool):
 
 def _health_check(manager: UpstreamManager, name: str) -> HealthCheck:
     async def check() -> CheckResult:
+        # State, breaker state and (when not ok) the last error, e.g. "down, circuit
+        # open (probe in 12.3 s); 5 consecutive failure(s); 0 tools; last error: ...".
         status = manager.status()[name]
         if status.ok:
-            return CheckResult("ok", f"{status.state}, {len(status.tools)} tools")
-        level = "down" if status.required else "degraded"
-        return CheckResult(level, status.last_error or f"{status.state}, circuit {status.circuit}")
+            return CheckResult("ok", status.describe())
+        return CheckResult("down" if status.required else "degraded", status.describe())
 
     return check
 
@@ -174,6 +175,8 @@ def attach_upstreams(
             elicitation_handler=router.handle,
         )
         runtime.resources.append(lambda: manager)
+    elif observer is not None:
+        manager.add_observer(observer)  # the host's manager reports to our metrics too
     exposed = exposed_names([manager.config(n) for n in manager.names])
     clash = sorted(set(exposed) & {spec.name for spec in runtime.specs})
     if clash:
