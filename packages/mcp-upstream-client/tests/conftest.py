@@ -36,6 +36,7 @@ class RecordingObserver:
 
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     circuit: list[tuple[str, int]] = field(default_factory=list)
+    connections: list[tuple[str, bool]] = field(default_factory=list)
     pin_mismatches: list[tuple[str, str]] = field(default_factory=list)
 
     def on_request(self, upstream: str, tool: str, outcome: str, duration_s: float) -> None:
@@ -44,6 +45,9 @@ class RecordingObserver:
 
     def on_circuit_state(self, upstream: str, state: int) -> None:
         self.circuit.append((upstream, state))
+
+    def on_connection_state(self, upstream: str, connected: bool) -> None:
+        self.connections.append((upstream, connected))
 
     def on_pin_mismatch(self, upstream: str, tool: str) -> None:
         self.pin_mismatches.append((upstream, tool))

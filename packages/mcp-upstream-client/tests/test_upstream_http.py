@@ -175,19 +175,28 @@ async def test_required_upstream_down_stops_startup() -> None:
             pytest.fail("must not start")
 
 
-async def test_optional_upstream_may_start_down_and_come_back(
-    fake_http_upstream: Callable[..., FakeHttpServer], fake_log: Path
-) -> None:
+async def test_optional_upstream_may_start_down_and_come_back(observer: Any) -> None:
     port = free_port()
-    config = http_config(f"http://127.0.0.1:{port}/mcp", reconnect={"max_attempts": 2})
-    async with UpstreamManager([config]) as manager:
-        await eventually(lambda: manager.status()["up"].state == "down", "recovery gave up")
+    breaker = {"fail_max": 2, "reset_timeout_s": 0.2}
+    config = http_config(f"http://127.0.0.1:{port}/mcp", breaker=breaker)
+    async with UpstreamManager([config], observer=observer) as manager:
+        # The failed first connect and the failed reconnects count: the circuit opens
+        # with no call made, and the upstream reads "down".
+        await eventually(lambda: manager.status()["up"].state == "down", "circuit opened")
+        status = manager.status()["up"]
+        assert status.circuit == "open"
+        assert "connect failed" in (status.last_error or "")
         assert manager.not_ready() == {}  # optional: readiness is not affected
         with pytest.raises(UpstreamUnavailableError, match="connect failed"):
             await manager.call_tool("up", "echo", {"text": "x"})
         with FakeHttpServer(port=port):
+            # The breaker's probe (half-open, after reset_timeout_s) reconnects by itself.
+            await eventually(lambda: manager.status()["up"].state == "up", "probe reconnected")
+            assert manager.status()["up"].circuit == "closed"
             result = await manager.call_tool("up", "echo", {"text": "back"})
         assert result.structured_content == {"result": "back"}
+    assert observer.circuit[:2] == [("up", 0), ("up", 2)]
+    assert observer.circuit[-2:] == [("up", 1), ("up", 0)]
 
 
 async def test_breaker_opens_fails_fast_and_closes_after_a_probe(
@@ -215,7 +224,7 @@ async def test_breaker_opens_fails_fast_and_closes_after_a_probe(
         clock.advance(31)
         assert (await manager.call_tool("up", "echo", {"text": "ok"})).is_error is False
         assert manager.status()["up"].circuit == "closed"
-    assert observer.circuit == [("up", 2), ("up", 1), ("up", 0)]
+    assert observer.circuit == [("up", 0), ("up", 2), ("up", 1), ("up", 0)]  # 0: announced
     outcomes = [o for (_, _, o) in observer.requests]
     assert outcomes == ["unavailable", "unavailable", "circuit_open", "ok"]
 

@@ -81,8 +81,8 @@ async def test_crashed_child_is_respawned_and_reaped(
     )
 
 
-async def test_respawn_gives_up_after_the_limit_then_recovers_on_demand(
-    fake_stdio_upstream: StdioFactory, tmp_path: Path
+async def test_failed_respawns_open_the_circuit_and_its_probe_recovers(
+    fake_stdio_upstream: StdioFactory, tmp_path: Path, observer: Any
 ) -> None:
     gate = tmp_path / "may-start"
     gate.touch()
@@ -97,23 +97,37 @@ async def test_respawn_gives_up_after_the_limit_then_recovers_on_demand(
         allow_tools=["pid"],
         health_interval_s=0,
         connect_timeout_s=CONNECT_S,
-        reconnect={"max_attempts": 3},
+        breaker={"fail_max": 3, "reset_timeout_s": 0.2},
     )
-    async with UpstreamManager([config]) as manager:
+    async with UpstreamManager([config], observer=observer) as manager:
         gate.unlink()
         with pytest.raises(UpstreamUnavailableError, match="connection closed"):
             await manager.call_tool("fake", "pid")  # crash_after=1: the child exits
-        await eventually(lambda: manager.status()["fake"].state == "down", "gave up")
-        assert manager.status()["fake"].reconnects == 0
-        assert "connect failed" in (manager.status()["fake"].last_error or "")
+        # The crash counted once, each failed respawn once more: open after fail_max.
+        await eventually(lambda: manager.status()["fake"].state == "down", "circuit opened")
+        status = manager.status()["fake"]
+        assert status.circuit == "open"
+        assert status.reconnects == 0
+        assert "connect failed" in (status.last_error or "")
         with pytest.raises(UpstreamUnavailableError, match="connect failed"):
-            await manager.call_tool("fake", "pid")
+            await manager.call_tool("fake", "pid")  # fails fast, naming the cause
         gate.touch()
-        # A down upstream is retried on demand (and by the health check): the new child
-        # answers the connect, and its first call crashes it again by design.
-        with pytest.raises(UpstreamUnavailableError, match="connection closed"):
-            await manager.call_tool("fake", "pid")
-        assert manager.status()["fake"].last_error is not None
+        # Half-open after reset_timeout_s: the supervisor's probe spawns a child that
+        # answers, which closes the circuit without any call.
+        await eventually(lambda: manager.status()["fake"].state == "up", "probe respawned")
+        status = manager.status()["fake"]
+        assert status.circuit == "closed"
+        assert status.reconnects == 1
+        assert status.failures == 0
+    assert observer.circuit[:2] == [("fake", 0), ("fake", 2)]
+    assert observer.circuit[-2:] == [("fake", 1), ("fake", 0)]
+    assert observer.connections == [
+        ("fake", False),  # announced
+        ("fake", True),
+        ("fake", False),  # the crash
+        ("fake", True),  # the probe
+        ("fake", False),  # shut down
+    ]
 
 
 async def test_hanging_tool_times_out_and_the_session_survives(

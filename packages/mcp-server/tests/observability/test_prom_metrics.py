@@ -27,6 +27,7 @@ SPEC_FAMILIES = {
     "mcp_upstream_requests",
     "mcp_upstream_request_duration_seconds",
     "mcp_upstream_circuit_state",
+    "mcp_upstream_up",
     "mcp_upstream_pin_mismatch",
 }
 # Ours beyond the spec's list (the spec allows additions).
@@ -97,6 +98,8 @@ def test_policy_and_upstream_hooks() -> None:
     m.upstream.on_request("docs", "search_docs", "timeout", 10.0)
     m.upstream.on_circuit_state("docs", 2)
     m.upstream.on_circuit_state("docs", 1)
+    m.upstream.on_connection_state("docs", True)
+    m.upstream.on_connection_state("docs", False)
     m.upstream.on_pin_mismatch("docs", "read_page")
     assert _value(reg, "mcp_rate_limited_total", tool="search") == 1
     assert _value(reg, "mcp_rate_limited_total", tool="other") == 1
@@ -110,6 +113,7 @@ def test_policy_and_upstream_hooks() -> None:
     )
     assert _value(reg, "mcp_upstream_request_duration_seconds_count", upstream="docs") == 2
     assert _value(reg, "mcp_upstream_circuit_state", upstream="docs") == 1
+    assert _value(reg, "mcp_upstream_up", upstream="docs") == 0
     assert _value(reg, "mcp_upstream_pin_mismatch_total", upstream="docs") == 1
 
 

@@ -42,13 +42,20 @@ from mcp_upstream_client.oauth import (
     AuthorizationHandler,
     HeadlessAuthorization,
 )
-from mcp_upstream_client.observer import CircuitState, NullObserver, UpstreamObserver
+from mcp_upstream_client.observer import (
+    CircuitState,
+    NullObserver,
+    ObserverGroup,
+    UpstreamObserver,
+)
 from mcp_upstream_client.pins import canonical_tool_json, format_pins, tool_pin
 from mcp_upstream_client.status import UpstreamStatus
+from mcp_upstream_client.transports import REQUEST_ID_META_KEY
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "REQUEST_ID_META_KEY",
     "AuthorizationCodeResult",
     "AuthorizationHandler",
     "BreakerConfig",
@@ -59,6 +66,7 @@ __all__ = [
     "HeadlessAuthorization",
     "NullObserver",
     "OAuthConfig",
+    "ObserverGroup",
     "OutgoingHeaders",
     "ReconnectConfig",
     "ToolNotAllowedError",

@@ -13,6 +13,10 @@ in three steps around the ``await``, all on the event loop thread:
    ``CircuitBreaker.call`` with a function that returns or raises at once, so pybreaker
    itself counts failures, opens, closes and notifies its listeners.
 
+A probe that ends with neither (the caller went away, or the upstream refused our
+credentials, which says nothing about its health) re-opens the circuit for another full
+timeout: without evidence the circuit does not close.
+
 Time comes from an injectable monotonic clock through pybreaker's storage seam
 (``opened_at``), so tests move a breaker from open to half-open without sleeping.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -32,7 +37,7 @@ from mcp_upstream_client.config import BreakerConfig
 from mcp_upstream_client.errors import CircuitOpenError
 from mcp_upstream_client.observer import UpstreamObserver, notify
 
-__all__ = ["Clock", "UpstreamBreaker"]
+__all__ = ["Clock", "UpstreamBreaker", "seconds_text"]
 
 log = logging.getLogger("mcp_upstream_client.breaker")
 
@@ -67,10 +72,18 @@ class _Recorded(Exception):
     """Stands in for the real failure inside pybreaker (so its traceback is untouched)."""
 
 
+def seconds_text(seconds: float) -> str:
+    """``seconds`` rounded *up* to a tenth (a wait that is still running never reads 0)."""
+    return f"{max(0.1, math.ceil(seconds * 10) / 10):.1f}"
+
+
 class _Listener(pybreaker.CircuitBreakerListener):
-    def __init__(self, upstream: str, observer: UpstreamObserver) -> None:
+    def __init__(
+        self, upstream: str, observer: UpstreamObserver, on_change: Callable[[], None]
+    ) -> None:
         self._upstream = upstream
         self._observer = observer
+        self._on_change = on_change
 
     def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
         old = getattr(old_state, "name", "closed")
@@ -85,6 +98,7 @@ class _Listener(pybreaker.CircuitBreakerListener):
             extra={"upstream": self._upstream, "circuit_state": new},
         )
         notify(self._observer, "on_circuit_state", self._upstream, _STATE_NUMBER[new])
+        self._on_change()
 
 
 class UpstreamBreaker:
@@ -97,20 +111,25 @@ class UpstreamBreaker:
         observer: UpstreamObserver,
         *,
         clock: Clock = time.monotonic,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
+        """``on_change`` runs after every state change and at the end of every probe
+        (the connection's supervisor waits on it)."""
         self.upstream = upstream
         self._clock = clock
         self._reset_timeout = config.reset_timeout_s
         self._storage = _ClockStorage(clock)
+        self._on_change = on_change or _nothing
         self._cb = pybreaker.CircuitBreaker(
             fail_max=config.fail_max,
             reset_timeout=config.reset_timeout_s,
             state_storage=self._storage,
-            listeners=[_Listener(upstream, observer)],
+            listeners=[_Listener(upstream, observer, self._on_change)],
             name=upstream,
             throw_new_error_on_trip=False,
         )
         self._probe_in_flight = False
+        self.last_failure: str | None = None
 
     @property
     def state(self) -> int:
@@ -127,6 +146,11 @@ class UpstreamBreaker:
         """Consecutive counted failures."""
         return int(self._cb.fail_counter)
 
+    @property
+    def probe_in_flight(self) -> bool:
+        """Whether a half-open probe is under way."""
+        return self._probe_in_flight
+
     def retry_after_s(self) -> float:
         """Seconds until an open circuit lets a probe through (0 if not open)."""
         if self._cb.current_state != pybreaker.STATE_OPEN or self._storage.opened_mono is None:
@@ -140,7 +164,8 @@ class UpstreamBreaker:
             wait = self.retry_after_s()
             if wait > 0:
                 raise CircuitOpenError(
-                    f"upstream {self.upstream!r}: circuit open, retry in {wait:.1f}s",
+                    f"upstream {self.upstream!r}: circuit open, retry in {seconds_text(wait)}s"
+                    + self._cause(),
                     upstream=self.upstream,
                 )
             self._cb.half_open()
@@ -148,17 +173,34 @@ class UpstreamBreaker:
         if state == pybreaker.STATE_HALF_OPEN:
             if self._probe_in_flight:
                 raise CircuitOpenError(
-                    f"upstream {self.upstream!r}: circuit half-open, a probe call is in flight",
+                    f"upstream {self.upstream!r}: circuit half-open, a probe call is in flight"
+                    + self._cause(),
                     upstream=self.upstream,
                 )
             self._probe_in_flight = True
             return True
         return False
 
+    def _cause(self) -> str:
+        return f" (last failure: {self.last_failure})" if self.last_failure else ""
+
     def release(self, probe: bool) -> None:
-        """End of an admitted call, whatever happened (lets the next probe through)."""
-        if probe:
-            self._probe_in_flight = False
+        """End of an admitted call, whatever happened (lets the next probe through).
+
+        A probe that recorded neither success nor failure re-opens the circuit for a
+        full timeout: there is no evidence that the upstream is back.
+        """
+        if not probe:
+            return
+        self._probe_in_flight = False
+        if self._cb.current_state == pybreaker.STATE_HALF_OPEN:
+            log.info(
+                "upstream %s: the probe ended without an answer; circuit stays open",
+                self.upstream,
+                extra={"upstream": self.upstream},
+            )
+            self._cb.open()
+        self._on_change()
 
     def record_success(self) -> None:
         """The upstream answered (a result, an isError result or a JSON-RPC error)."""
@@ -168,9 +210,15 @@ class UpstreamBreaker:
             self._cb.call(_succeed)
 
     def record_failure(self, exc: BaseException) -> None:
-        """A transport failure, a timeout or a 5xx: counts toward opening."""
+        """A transport failure, a failed (re)connect, a timeout or a 5xx: counts toward
+        opening (and re-opens a half-open circuit)."""
+        self.last_failure = str(exc).removeprefix(f"upstream {self.upstream!r}: ")
         with contextlib.suppress(_Recorded, pybreaker.CircuitBreakerError):
             self._cb.call(_fail, f"{type(exc).__name__}: {exc}")
+
+
+def _nothing() -> None:
+    return None
 
 
 def _succeed() -> None:

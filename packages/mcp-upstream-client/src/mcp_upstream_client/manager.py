@@ -3,8 +3,10 @@
 Started from the host app's lifespan (``async with UpstreamManager(configs) as m``). It
 enforces the allowlist before any I/O, passes each call through the upstream's circuit
 breaker, sends only configured static headers plus what ``outgoing_headers()`` returns
-(never a caller's Authorization), and on exit drains in-flight calls within a grace
-period before closing sessions and stopping stdio children.
+(never a caller's Authorization; the correlation ones also in the call's ``_meta``), and
+on exit drains in-flight calls within a grace period before closing sessions and
+stopping stdio children. Every configured upstream is announced to the observers when
+the manager is built (circuit closed, not connected), before any connect or call.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from mcp_upstream_client.errors import (
     UpstreamUnavailableError,
 )
 from mcp_upstream_client.oauth import AuthorizationHandler
-from mcp_upstream_client.observer import NullObserver, UpstreamObserver, notify
+from mcp_upstream_client.observer import ObserverGroup, UpstreamObserver, notify
 from mcp_upstream_client.pins import tool_pin
 from mcp_upstream_client.status import UpstreamStatus
 from mcp_upstream_client.transports import sanitize_headers
@@ -66,7 +68,7 @@ class UpstreamManager:
         capability is not declared, so upstreams cannot ask). ``authorization_handler``
         approves OAuth authorization-code requests of ``[upstreams.oauth]`` upstreams in
         place of :class:`~mcp_upstream_client.oauth.HeadlessAuthorization`."""
-        self._observer: UpstreamObserver = observer or NullObserver()
+        self._observer = ObserverGroup([observer] if observer is not None else [])
         self._outgoing_headers = outgoing_headers
         self._grace = shutdown_grace_s
         self._connections: dict[str, Connection] = {}
@@ -85,6 +87,23 @@ class UpstreamManager:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        for name in self._connections:
+            self._announce(self._observer, name)
+
+    def add_observer(self, observer: UpstreamObserver) -> None:
+        """Report to ``observer`` too (e.g. the metrics of a server handed this manager).
+
+        It is told the current circuit and connection state of every upstream at once, so
+        its gauges start right. Adding the same observer twice has no effect.
+        """
+        if self._observer.add(observer):
+            for name in self._connections:
+                self._announce(observer, name)
+
+    def _announce(self, observer: object, name: str) -> None:
+        conn = self._connections[name]
+        notify(observer, "on_circuit_state", name, conn.breaker.state)
+        notify(observer, "on_connection_state", name, conn.connected)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -110,7 +129,6 @@ class UpstreamManager:
                         result,
                         extra={"upstream": conn.name},
                     )
-                    conn.start_recovery()
         if failed_required:
             await self._close_all()
             # All of them refused our credentials: say so by type ("fix the OAuth set-up",
@@ -121,6 +139,8 @@ class UpstreamManager:
                 "required upstream(s) down at start-up: "
                 + "; ".join(f"{name} ({e})" for name, e in failed_required)
             )
+        for conn in conns:
+            conn.supervise()
         self._accepting = True
         return self
 
@@ -170,19 +190,17 @@ class UpstreamManager:
         return {name: conn.status() for name, conn in self._connections.items()}
 
     def not_ready(self) -> dict[str, str]:
-        """Required upstreams that are not ok, with the reason (empty = ready)."""
-        problems = {}
-        for name, st in self.status().items():
-            if st.required and not st.ok:
-                problems[name] = st.last_error or f"{st.state}, circuit {st.circuit}"
-        return problems
+        """Required upstreams that are not ok, with state, circuit and last error."""
+        return {
+            name: st.describe() for name, st in self.status().items() if st.required and not st.ok
+        }
 
     async def list_tools(self, upstream: str) -> list[mcp_types.Tool]:
         """Allowed, approved tools of ``upstream`` (connects first if never listed)."""
         conn = self._get(upstream)
-        if not conn.listed:
-            await conn.ensure_client()
-        return conn.approved_tools()
+        if not conn.catalog.listed:
+            await conn.refresh()
+        return conn.catalog.approved_tools()
 
     async def refresh(self, upstream: str) -> UpstreamStatus:
         """Run a health check now (re-list tools, re-check pins) and return the status."""
@@ -196,7 +214,7 @@ class UpstreamManager:
     def current_pins(self) -> dict[str, dict[str, str]]:
         """Pins of the allowed tools as the upstreams define them now (drifted ones too)."""
         return {
-            name: {tool: tool_pin(t) for tool, t in sorted(conn.allowed_listing().items())}
+            name: {tool: tool_pin(t) for tool, t in sorted(conn.catalog.allowed_listing().items())}
             for name, conn in self._connections.items()
         }
 

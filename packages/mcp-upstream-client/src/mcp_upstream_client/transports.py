@@ -8,6 +8,11 @@ Two things the FastMCP transports do not do for us:
   per-call :class:`CallScope` in a context variable reaches an httpx request hook,
   which adds its headers. The same scope records HTTP statuses, so a 5xx can be told
   apart from a JSON-RPC error of a healthy upstream.
+* **Correlation in ``_meta``.** A stdio child has no headers, so the request id and W3C
+  trace context also travel in each ``tools/call``'s ``params._meta`` (both transports),
+  the way the MCP SDK and FastMCP carry trace context: ``traceparent``, ``tracestate``
+  and ``baggage`` under their W3C names (SEP-414), the request id under
+  :data:`REQUEST_ID_META_KEY`.
 * **stderr into logging.** ``StdioTransport(log_file=...)`` wants a file; we give it the
   write end of a pipe and read the other end on the event loop, one log record a line.
 """
@@ -33,10 +38,12 @@ from mcp_upstream_client.config import UpstreamConfig
 from mcp_upstream_client.oauth import AuthorizationHandler, build_auth
 
 __all__ = [
+    "REQUEST_ID_META_KEY",
     "CallScope",
     "StderrPump",
     "build_client",
     "build_http_auth",
+    "correlation_meta",
     "current_scope",
     "sanitize_headers",
 ]
@@ -66,6 +73,29 @@ _BLOCKED_HEADERS = frozenset(
         "last-event-id",
     }
 )
+
+
+#: The ``_meta`` key of the request id (the ``X-Request-ID`` of the current request).
+REQUEST_ID_META_KEY = "x-request-id"
+
+# Outgoing header (lowercase) -> its ``_meta`` key. W3C trace context keeps its names:
+# SEP-414 makes them the one exception to prefixed ``_meta`` keys.
+_META_KEYS = {
+    "x-request-id": REQUEST_ID_META_KEY,
+    "traceparent": "traceparent",
+    "tracestate": "tracestate",
+    "baggage": "baggage",
+}
+
+
+def correlation_meta(headers: Mapping[str, str]) -> dict[str, str]:
+    """The correlation headers of a call as ``_meta`` entries (others are left out)."""
+    meta: dict[str, str] = {}
+    for key, value in headers.items():
+        meta_key = _META_KEYS.get(key.lower())
+        if meta_key is not None and value:
+            meta[meta_key] = value
+    return meta
 
 
 @dataclass(slots=True)

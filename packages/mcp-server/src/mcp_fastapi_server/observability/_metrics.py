@@ -99,6 +99,7 @@ class _Families:
     upstream_requests: Counter
     upstream_duration: Histogram
     circuit_state: Gauge
+    upstream_up: Gauge
     pin_mismatch: Counter
     limiter_errors: Counter
 
@@ -162,6 +163,13 @@ def _families_for(registry: CollectorRegistry) -> _Families:
                 registry=reg,
                 multiprocess_mode="livemax",
             ),
+            upstream_up=Gauge(
+                "mcp_upstream_up",
+                "Whether a session to the upstream is live: 1 connected, 0 not.",
+                ("upstream",),
+                registry=reg,
+                multiprocess_mode="livemin",
+            ),
             pin_mismatch=Counter(
                 "mcp_upstream_pin_mismatch_total",
                 "Upstream tool definitions that no longer match their approved pin.",
@@ -215,8 +223,13 @@ class UpstreamMetrics:
         hist.observe(duration_s)
 
     def on_circuit_state(self, upstream: str, state: int) -> None:
-        """The breaker moved: 0 closed, 1 half-open, 2 open."""
+        """The breaker state (announced at start-up, then on every change): 0 closed,
+        1 half-open, 2 open."""
         self._f.circuit_state.labels(self._bounded(upstream)).set(state)
+
+    def on_connection_state(self, upstream: str, connected: bool) -> None:
+        """A session to ``upstream`` is live (1) or not (0); announced at start-up too."""
+        self._f.upstream_up.labels(self._bounded(upstream)).set(1 if connected else 0)
 
     def on_pin_mismatch(self, upstream: str, tool: str) -> None:
         """A tool definition changed since it was pinned (``tool`` is for logs, not labels)."""

@@ -9,13 +9,16 @@ __all__ = ["upstream_check"]
 
 
 def upstream_check(manager: UpstreamManager, name: str) -> HealthCheck:
-    """``ok`` while connected; ``down`` (required) or ``degraded`` otherwise, with why."""
+    """``ok`` while connected and its breaker lets calls through; ``down`` (required) or
+    ``degraded`` otherwise. The detail names the state, the breaker state and (when not ok)
+    the last error, e.g. "down, circuit open (probe in 12.3 s); 5 consecutive failure(s);
+    0 tools; last error: ..."."""
 
     async def check() -> CheckResult:
         status = manager.status()[name]
         if status.ok:
-            return CheckResult("ok", f"{status.state}, {len(status.tools)} tools")
+            return CheckResult("ok", status.describe())
         level: CheckStatus = "down" if status.required else "degraded"
-        return CheckResult(level, status.last_error or f"{status.state}, circuit {status.circuit}")
+        return CheckResult(level, status.describe())
 
     return check

@@ -74,6 +74,8 @@ def build_upstreams(
         )
         resources.append(lambda: owned)
         manager = owned
+    elif observer is not None:
+        manager.add_observer(observer)  # the host's manager reports to our metrics too
     exposed = exposed_names([manager.config(n) for n in manager.names])
     clash = sorted(set(exposed) & set(local_tools))
     if clash:

@@ -5,8 +5,9 @@ Every option is also read from an environment variable (``FAKE_*``), so a stdio 
 can be configured through its environment alone:
 
 ================================  ==================================================
-``--log`` / FAKE_LOG              JSON-lines file: every tools/call (tool, pid, args)
-                                  and, over HTTP, every request's headers
+``--log`` / FAKE_LOG              JSON-lines file: every tools/call (tool, pid, args,
+                                  the request's ``_meta``) and, over HTTP, every
+                                  request's headers
 ``--crash-after`` / FAKE_CRASH_AFTER   exit the process on the Nth tools/call
 ``--delay`` / FAKE_DELAY          seconds every tool call waits first (slow)
 ``--drift-file`` / FAKE_DRIFT_FILE     while this file exists, ``echo`` has a new description
@@ -16,7 +17,8 @@ FAKE_DROP_SESSION_AFTER
 ================================  ==================================================
 
 Tools: ``echo``, ``add``, ``pid``, ``slow``, ``hang`` (never returns), ``big`` (oversized
-result), ``fail`` (isError), ``headers`` (the HTTP request's headers), ``write_note``
+result), ``fail`` (isError), ``headers`` (the HTTP request's headers), ``meta`` (the
+``_meta`` of the request, over any transport), ``write_note``
 (not read-only), ``delete_all`` (the one no allowlist should ever let through) and ``ask``
 (elicits :data:`ASK_SCHEMA`, whose optional fields have defaults, and returns the answer).
 """
@@ -36,7 +38,7 @@ from typing import Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
-from fastmcp.server.dependencies import get_http_headers
+from fastmcp.server.dependencies import get_context, get_http_headers
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from mcp_types import (
     ElicitRequest,
@@ -108,7 +110,14 @@ class _Faults(Middleware):
     ) -> Any:
         self.calls += 1
         message = context.message
-        self.log.write({"event": "call", "tool": message.name, "args": message.arguments or {}})
+        self.log.write(
+            {
+                "event": "call",
+                "tool": message.name,
+                "args": message.arguments or {},
+                "meta": _request_meta(),
+            }
+        )
         if self.options.crash_after and self.calls >= self.options.crash_after:
             sys.stderr.write(f"fake upstream: crashing on call {self.calls}\n")
             sys.stderr.flush()
@@ -128,6 +137,15 @@ class _Faults(Middleware):
             t.model_copy(update={"description": DRIFTED_DESCRIPTION}) if t.name == "echo" else t
             for t in tools
         ]
+
+
+def _request_meta() -> dict[str, Any]:
+    """The current request's raw ``params._meta`` (what the client sent)."""
+    try:
+        request = get_context().request_context
+    except RuntimeError:  # no request being served
+        return {}
+    return dict(request.meta or {}) if request is not None else {}
 
 
 def build_server(options: FakeOptions) -> FastMCP:
@@ -176,6 +194,11 @@ def build_server(options: FakeOptions) -> FastMCP:
     def headers() -> dict[str, str]:
         """The current HTTP request's headers (empty over stdio)."""
         return get_http_headers(include_all=True)
+
+    @mcp.tool(annotations=READ_ONLY)
+    def meta() -> dict[str, Any]:
+        """The ``_meta`` of this tools/call request as received (``{}`` if none)."""
+        return _request_meta()
 
     @mcp.tool(annotations=WRITE)
     def write_note(text: str) -> str:
