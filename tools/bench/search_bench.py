@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mcp_fastapi_server.documents.sqlite_fts import SqliteFtsSource
+from mcp_fastapi_server.documents import SqliteFtsSource
 
 SEED = 20260101
 VOCAB_SIZE = 30_000

@@ -19,7 +19,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mcp_fastapi_server.documents.source import Document, DocumentSource, SearchHit, SearchPage
+    from mcp_fastapi_server.documents import Document, DocumentSource, SearchHit, SearchPage
     from mcp_fastapi_server.mount import McpMount, mount_mcp
     from mcp_fastapi_server.registry import READ_ONLY, ToolRegistry, ToolSpec, UnknownToolError
     from mcp_fastapi_server.server import Runtime, build_runtime, build_server
@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 # Imported lazily (PEP 562): `import mcp_fastapi_server.settings` must not pay for FastMCP, and
 # the stdio cold start only loads what it uses.
 _EXPORTS = {
-    "Document": "mcp_fastapi_server.documents.source",
-    "DocumentSource": "mcp_fastapi_server.documents.source",
-    "SearchHit": "mcp_fastapi_server.documents.source",
-    "SearchPage": "mcp_fastapi_server.documents.source",
+    "Document": "mcp_fastapi_server.documents",
+    "DocumentSource": "mcp_fastapi_server.documents",
+    "SearchHit": "mcp_fastapi_server.documents",
+    "SearchPage": "mcp_fastapi_server.documents",
     "McpMount": "mcp_fastapi_server.mount",
     "mount_mcp": "mcp_fastapi_server.mount",
     "READ_ONLY": "mcp_fastapi_server.registry",

@@ -14,8 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from mcp_fastapi_server.documents import default_source
-from mcp_fastapi_server.documents.source import DocumentSource
+from mcp_fastapi_server.documents import DocumentSource, default_source
 from mcp_fastapi_server.mount import McpMount, mount_mcp
 from mcp_fastapi_server.settings import Settings, load_settings
 from mcp_fastapi_server.tools.metadata import package_version

@@ -21,7 +21,7 @@ from fastmcp.utilities.lifespan import combine_lifespans
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from mcp_fastapi_server.documents.source import DocumentSource
+from mcp_fastapi_server.documents import DocumentSource
 from mcp_fastapi_server.http.body import BodyMiddleware
 from mcp_fastapi_server.http.host_guard import CachedHostOriginGuard
 from mcp_fastapi_server.http.sse import sse_routes

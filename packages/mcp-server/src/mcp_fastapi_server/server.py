@@ -23,8 +23,7 @@ from starlette.types import ASGIApp
 
 from mcp_fastapi_server.auth import build_auth
 from mcp_fastapi_server.conformance import register_fixtures
-from mcp_fastapi_server.documents import default_source
-from mcp_fastapi_server.documents.source import DocumentSource
+from mcp_fastapi_server.documents import DocumentSource, default_source
 from mcp_fastapi_server.http.observe import ObserveMiddleware
 from mcp_fastapi_server.http.ratelimit import RateLimitMiddleware
 from mcp_fastapi_server.http.sse import mcp_paths

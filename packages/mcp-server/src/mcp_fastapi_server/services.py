@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mcp_fastapi_server.documents.source import DocumentSource
+    from mcp_fastapi_server.documents import DocumentSource
     from mcp_fastapi_server.paging import CursorCodec
     from mcp_fastapi_server.registry import ToolSpec
     from mcp_fastapi_server.settings import Settings

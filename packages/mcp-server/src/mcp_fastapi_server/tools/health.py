@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from mcp_fastapi_server.documents.sqlite_fts import SqliteFtsSource
+from mcp_fastapi_server.documents import SqliteFtsSource
 from mcp_fastapi_server.registry import READ_ONLY, ToolSpec
 from mcp_fastapi_server.services import CheckResult, HealthCheck, Services
 
