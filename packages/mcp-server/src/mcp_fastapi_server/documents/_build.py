@@ -144,13 +144,15 @@ def build_new(
     try:
         indexed = _build_file(tmp, root, options)
         try:
-            if path.exists():  # an empty file: nobody can be using it as an index
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # fails if another process linked its build first
+            os.link(tmp, path)  # fails if another process linked its build first
         except FileExistsError:
-            log.info("another process built %s first; using its index", path)
-            return None
+            if not _still_empty(path):
+                log.info("another process built %s first; using its index", path)
+                return None
+            # An empty file someone created (nobody can use it as an index): replace it.
+            # Two processes doing this at the same instant both put a complete index
+            # there; the last one stays.
+            os.replace(tmp, path)
         _fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
@@ -162,6 +164,13 @@ def build_new(
         documents=len(indexed),
         seconds=time.monotonic() - started,
     )
+
+
+def _still_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return False
 
 
 def rebuild(

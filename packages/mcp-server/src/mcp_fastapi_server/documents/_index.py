@@ -107,16 +107,15 @@ def sync_index(
     ro = read_only_reason(path)
     if ro and require_write:
         raise DocumentsError(f"{VAR}: {path} is read-only ({ro}); it can't be built or updated")
+    built = None
     if not path.exists() or path.stat().st_size == 0:
         if ro:
             raise DocumentsError(
                 f"{VAR}: {path} does not exist and {ro}: build it with `mcp-server index` "
                 "where it can be written (for example in the image build)"
             )
-        report = build_new(path, root, options, started)
-        if report is not None:
-            return report
-    report = _sync_existing(path, root, options, ro, started)
+        built = build_new(path, root, options, started)
+    report = built or _sync_existing(path, root, options, ro, started)
     if settle and not ro and _racy_remaining(path):
         time.sleep(_racy_wait(path))
         again = _sync_existing(path, root, options, ro, started)

@@ -65,8 +65,8 @@ SELECT rowid FROM fts WHERE fts MATCH :q
 ORDER BY bm25(fts, 5.0, 1.0), rowid LIMIT :limit OFFSET :offset
 """
 # Past `max_ranked` matches: the shortest ones (rowids run shortest first, and BM25
-# favours short documents) plus every document with a query term in its title (a title
-# hit outweighs any body), whatever its length.
+# favours short documents) plus every document with a query term in its title, whatever
+# its length (a title hit weighs five body hits: such documents often rank first).
 _RANK_CAPPED = """
 SELECT rowid FROM fts WHERE fts MATCH :q AND (rowid < :bound OR rowid IN (
     SELECT rowid FROM fts WHERE fts MATCH :titles AND rowid < :tbound))
@@ -129,8 +129,8 @@ class SqliteFtsSource:
       ~zero, so they barely change the order, only filter. A query of such terms only
       gets its matches unranked, shortest first.
     * Past ``max_ranked`` matches, the ``max_ranked`` shortest are ranked, plus every
-      match with a query term in its title (a title hit outweighs any body, whatever the
-      length); the other matches are not returned.
+      match with a query term in its title, whatever its length (a title hit weighs five
+      body hits); the other matches are not returned.
     """
 
     def __init__(
