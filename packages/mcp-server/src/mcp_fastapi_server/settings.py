@@ -172,9 +172,8 @@ class Settings(BaseSettings):
     @field_validator("index_path", mode="before")
     @classmethod
     def _index_path_set(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("is empty; unset it to keep the search index in memory")
-        return value
+        # Empty means unset (in memory): an image's ENV can only be emptied, not unset.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("index_path")
     @classmethod

@@ -156,7 +156,7 @@ def test_a_touched_but_identical_file_is_not_indexed_again(tmp_path: Path) -> No
         ("foreign", "is a SQLite database that mcp-server did not create"),
         ("directory", "is a directory"),
         ("no-folder", "does not exist"),
-        ("empty-value", "MCP_INDEX_PATH: is empty"),
+        ("empty-value", "MCP_INDEX_PATH is not set"),  # empty = unset: in memory
         ("read-only", "is read-only (the file has no write permission)"),
     ],
 )

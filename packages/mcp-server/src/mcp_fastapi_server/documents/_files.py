@@ -116,7 +116,8 @@ def scan_directory(root: Path, max_file_bytes: int) -> dict[str, FileStat]:
 
     Hidden files and folders are skipped, symlinked folders are not followed, a symlinked
     file counts only when it resolves inside ``root``; non-regular and oversized files
-    are logged and skipped. Only ``stat`` calls: no file is opened.
+    are logged and skipped. Only ``stat`` calls: no file is opened. (Start-up with a
+    persistent index runs this over every file, so the common case is kept inline.)
     """
     found: dict[str, FileStat] = {}
     stack: list[tuple[str, str]] = [(str(root), "")]
@@ -132,47 +133,62 @@ def scan_directory(root: Path, max_file_bytes: int) -> dict[str, FileStat]:
             name = entry.name
             if name.startswith("."):
                 continue
-            rel = prefix + name
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
             if is_dir:
-                stack.append((entry.path, rel + "/"))
+                stack.append((entry.path, prefix + name + "/"))
                 continue
-            if os.path.splitext(name)[1].lower() not in EXTENSIONS:
+            if name.rpartition(".")[2].lower() not in _SUFFIXES or "." not in name:
                 continue
-            stat = _stat(root, entry, rel, max_file_bytes)
-            if stat is not None:
-                found[rel] = stat
+            if entry.is_symlink():
+                stat = _stat_link(root, entry, prefix + name, max_file_bytes)
+                if stat is not None:
+                    found[stat.rel] = stat
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                log.warning("skipping unreadable %s: %s", entry.path, exc.strerror)
+                continue
+            if _usable(entry.path, st, max_file_bytes):
+                rel = prefix + name
+                found[rel] = FileStat(rel, entry.path, st.st_size, st.st_mtime_ns)
     return found
 
 
-def _stat(root: Path, entry: os.DirEntry[str], rel: str, max_file_bytes: int) -> FileStat | None:
+_SUFFIXES = frozenset(ext[1:] for ext in EXTENSIONS)
+
+
+def _usable(path: str, st: os.stat_result, max_file_bytes: int) -> bool:
+    if not S_ISREG(st.st_mode):  # a FIFO or device named *.md would block the read
+        log.warning("skipping %s: not a regular file", path)
+        return False
+    if st.st_size > max_file_bytes:
+        log.warning("skipping %s: %d bytes is over %d", path, st.st_size, max_file_bytes)
+        return False
+    return True
+
+
+def _stat_link(
+    root: Path, entry: os.DirEntry[str], rel: str, max_file_bytes: int
+) -> FileStat | None:
     try:
-        if entry.is_symlink():
-            real = Path(entry.path).resolve()
-            if not real.is_relative_to(root):
-                log.warning("skipping %s: it links outside %s", entry.path, root)
-                return None
-            path = str(real)
-            st = os.stat(path)
-        else:
-            path = entry.path
-            st = entry.stat(follow_symlinks=False)
+        real = Path(entry.path).resolve()
+        if not real.is_relative_to(root):
+            log.warning("skipping %s: it links outside %s", entry.path, root)
+            return None
+        st = os.stat(real)
     except OSError as exc:
         log.warning("skipping unreadable %s: %s", entry.path, exc.strerror)
         return None
     except RuntimeError:  # Path.resolve() on a symlink loop (Python 3.11)
         log.warning("skipping %s: symlink loop", entry.path)
         return None
-    if not S_ISREG(st.st_mode):  # a FIFO or device named *.md would block the read
-        log.warning("skipping %s: not a regular file", entry.path)
+    if not _usable(entry.path, st, max_file_bytes):
         return None
-    if st.st_size > max_file_bytes:
-        log.warning("skipping %s: %d bytes is over %d", entry.path, st.st_size, max_file_bytes)
-        return None
-    return FileStat(rel=rel, path=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return FileStat(rel, str(real), st.st_size, st.st_mtime_ns)
 
 
 def read_file(stat: FileStat, url_base: str, max_file_bytes: int) -> LoadedFile | None:

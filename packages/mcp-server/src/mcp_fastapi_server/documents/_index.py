@@ -26,6 +26,7 @@ read-only filesystem and on network filesystems.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -157,24 +158,37 @@ def _racy_ns(mtime_ns: int) -> int:
 
 
 def _diff(db: sqlite3.Connection, scanned: dict[str, FileStat]) -> _Diff:
+    """Compare the scan with the manifest (no file is read; ~0.1 s per 100k files)."""
     last_scan = int(read_meta(db).get("scan_ns", "0"))
+    fine, coarse = last_scan - FINE_RACY_NS, last_scan - COARSE_RACY_NS
     diff = _Diff()
-    known: set[str] = set()
-    for rel, size, mtime_ns, sha in db.execute("SELECT path, size, mtime_ns, sha256 FROM files"):
-        known.add(rel)
-        now = scanned.get(rel)
+    get = scanned.get
+    known: list[str] = []
+    for rel, size, mtime_ns in db.execute("SELECT path, size, mtime_ns FROM files"):
+        known.append(rel)
+        now = get(rel)
         if now is None:
             diff.deleted.append(rel)
         elif (
             now.size != size
             or now.mtime_ns != mtime_ns
-            or mtime_ns >= last_scan - _racy_ns(mtime_ns)  # racily clean: check the content
+            # racily clean: changed in the same timestamp tick as the last scan?
+            or mtime_ns >= fine
+            or (mtime_ns >= coarse and mtime_ns % 1_000_000_000 == 0)
         ):
-            diff.suspects[rel] = (size, mtime_ns, sha)
+            diff.suspects[rel] = (size, mtime_ns, b"")
         else:
             diff.unchanged += 1
-    diff.added = sorted(rel for rel in scanned if rel not in known)
+    diff.added = sorted(scanned.keys() - set(known))
     diff.deleted.sort()
+    if diff.suspects:
+        shas = db.execute(
+            "SELECT path, sha256 FROM files WHERE path IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(diff.suspects)),),
+        )
+        for rel, sha in shas:
+            size, mtime_ns, _ = diff.suspects[rel]
+            diff.suspects[rel] = (size, mtime_ns, sha)
     return diff
 
 
@@ -245,10 +259,13 @@ def _update(
     if ro or not (changes.content or changes.touched or changes.verified):
         count = int(read_meta(db).get("count", "0"))
         return _report(report, changes, diff.unchanged, count, started)
+    seen = db.execute("PRAGMA data_version").fetchone()[0]
     db.execute("BEGIN IMMEDIATE")  # waits for another writer; then the manifest is final
     try:
-        diff = _diff(db, scanned)
-        changes = _classify(diff, load)
+        if db.execute("PRAGMA data_version").fetchone()[0] != seen:
+            # Another process wrote in between: diff again against what it left.
+            diff = _diff(db, scanned)
+            changes = _classify(diff, load)
         writer = IndexWriter(db)
         for rel in changes.deleted + [f.stat.rel for f in changes.modified]:
             writer.remove_file(rel)

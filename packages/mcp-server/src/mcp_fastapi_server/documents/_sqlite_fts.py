@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,8 +55,7 @@ __all__ = ["DEFAULT_MAX_RANKED", "SqliteFtsSource", "build_into", "check_folder"
 
 log = logging.getLogger("mcp_fastapi_server.documents")
 
-DEFAULT_MAX_RANKED = 3000
-_MAX_ROWID = 2**63 - 1
+DEFAULT_MAX_RANKED = 1_000
 _MMAP_BYTES = 1 << 30  # file indexes are read through the page cache, shared by replicas
 
 # Rank first, then build snippets for the page only: snippet() re-reads a whole document.
@@ -65,13 +65,16 @@ SELECT rowid FROM fts WHERE fts MATCH :q
 ORDER BY bm25(fts, 5.0, 1.0), rowid LIMIT :limit OFFSET :offset
 """
 # Past `max_ranked` matches: the shortest ones (rowids run shortest first, and BM25
-# favours short documents) plus every document with a query term in its title, whatever
-# its length (a title hit weighs five body hits: such documents often rank first).
+# favours short documents), plus the first `max_ranked` of the documents that BM25 is
+# likely to put first whatever their length: those with a query term in the title (a
+# title hit weighs five body hits) and, for an any-term query, those with two of its
+# terms or more.
 _RANK_CAPPED = """
 SELECT rowid FROM fts WHERE fts MATCH :q AND (rowid < :bound OR rowid IN (
-    SELECT rowid FROM fts WHERE fts MATCH :titles AND rowid < :tbound))
+    SELECT rowid FROM fts WHERE fts MATCH :extra LIMIT :cap))
 ORDER BY bm25(fts, 5.0, 1.0), rowid LIMIT :limit OFFSET :offset
 """
+MAX_PAIRED_TERMS = 5  # an any-term query of up to 5 terms also ranks its pairs (10)
 # Every term in half of all documents or more: BM25 can barely tell the documents apart
 # (their scores differ by ~2 %), and telling them apart at all costs an IDF pass over
 # ~every posting plus ~1 µs per match, so the matches come in stored order, shortest first.
@@ -128,9 +131,10 @@ class SqliteFtsSource:
       documents are dropped when the query has rarer ones: BM25 gives them an IDF of
       ~zero, so they barely change the order, only filter. A query of such terms only
       gets its matches unranked, shortest first.
-    * Past ``max_ranked`` matches, the ``max_ranked`` shortest are ranked, plus every
-      match with a query term in its title, whatever its length (a title hit weighs five
-      body hits); the other matches are not returned.
+    * Past ``max_ranked`` matches, the ``max_ranked`` shortest are ranked, plus (up to
+      ``max_ranked`` more) the matches with a query term in the title, whatever their
+      length (a title hit weighs five body hits), and for an any-term query those with
+      two of its terms or more; the other matches are not returned.
     """
 
     def __init__(
@@ -350,7 +354,8 @@ class SqliteFtsSource:
         limit: int,
     ) -> list[Any]:
         """Rows (id, title, url, raw snippet) for ``[offset, offset + limit + 1)``."""
-        if len(terms) > 1 and not _any_match(db, expr):
+        any_term = len(terms) > 1 and not _any_match(db, expr)
+        if any_term:
             # No document has every term: rank documents with any of them instead, so a
             # verbose natural-language query still finds something. The choice depends
             # only on the query, so every page of it uses the same mode.
@@ -362,13 +367,10 @@ class SqliteFtsSource:
         elif not informative:
             rowids = _column(db, _UNRANKED, params)
         else:
-            titles = f"title : ({match_expr(terms, any_term=True)})"
-            tbound = _nth_match(db, titles, cap)
-            params |= {
-                "bound": over,
-                "titles": titles,
-                "tbound": _MAX_ROWID if tbound is None else tbound,
-            }
+            extra = f"title : ({match_expr(terms, any_term=True)})"
+            if any_term and len(terms) <= MAX_PAIRED_TERMS:
+                extra += "".join(f' OR ("{a}" "{b}")' for a, b in combinations(terms, 2))
+            params |= {"bound": over, "extra": extra, "cap": cap}
             rowids = _column(db, _RANK_CAPPED, params)
         if not rowids:
             return []
