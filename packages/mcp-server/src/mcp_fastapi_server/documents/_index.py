@@ -102,6 +102,23 @@ def sync_index(
     except DocumentsError as exc:
         raise DocumentsError(f"MCP_DOCS_DIR: {exc}") from None
     path = Path(os.path.abspath(index_path))
+    try:
+        return _sync(path, root, url_base, max_file_bytes, require_write, settle, started)
+    except sqlite3.Error as exc:  # e.g. a full disk while building
+        raise db_error(path, exc) from None
+    except OSError as exc:  # the index file or its folder (documents are only logged)
+        raise DocumentsError(f"{VAR}: {path}: {exc.strerror or exc}") from None
+
+
+def _sync(
+    path: Path,
+    root: Path,
+    url_base: str,
+    max_file_bytes: int,
+    require_write: bool,
+    settle: bool,
+    started: float,
+) -> IndexReport:
     if path.is_dir():
         raise DocumentsError(f"{VAR}: {path} is a directory; name a file in it")
     options = {"docs_dir": str(root), "url_base": url_base, "max_file_bytes": str(max_file_bytes)}
@@ -124,7 +141,6 @@ def sync_index(
     return report
 
 
-# Checks ---------------------------------------------------------------------------------
 def _sync_existing(
     path: Path, root: Path, options: dict[str, str], ro: str | None, started: float
 ) -> IndexReport:

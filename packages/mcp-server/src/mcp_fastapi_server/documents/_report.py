@@ -32,9 +32,12 @@ class IndexReport:
 
     def summary(self) -> str:
         """One line: what happened, the counts and the time taken."""
-        how = f"built ({self.built})" if self.built else "up to date"
-        if not self.built and (self.changed or self.touched):
+        if self.built:
+            how = f"built ({self.built})"
+        elif self.changed or (self.touched and not self.read_only):
             how = "updated"
+        else:
+            how = "up to date"
         counts = (
             f"{len(self.added)} added, {len(self.modified)} modified, "
             f"{len(self.deleted)} deleted, {len(self.touched)} touched (content unchanged, "
