@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mcp_fastapi_server.documents import DocumentsError, SqliteFtsSource, sync_index
-from mcp_fastapi_server.documents._index import FINE_RACY_NS, open_index
+from mcp_fastapi_server.documents import DocumentsError, SqliteFtsSource, open_index, sync_index
+from mcp_fastapi_server.documents._index import FINE_RACY_NS
 
 
 def write(root: Path, rel: str, text: str) -> Path:

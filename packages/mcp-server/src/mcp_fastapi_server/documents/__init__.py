@@ -26,7 +26,7 @@ from mcp_fastapi_server.documents._sqlite_fts import SqliteFtsSource
 if TYPE_CHECKING:
     from mcp_fastapi_server.settings import Settings
 
-__all__: list[str] = [
+__all__ = [
     "Document",
     "DocumentSource",
     "DocumentsError",
@@ -36,6 +36,7 @@ __all__: list[str] = [
     "SqliteFtsSource",
     "default_source",
     "index_documents",
+    "open_index",
     "samples_dir",
     "sync_index",
 ]

@@ -72,11 +72,14 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
 
 
 def db_error(path: Path, exc: sqlite3.Error) -> DocumentsError:
-    name = getattr(exc, "sqlite_errorname", "")
-    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+    """One line naming the variable; "delete it and rebuild" only when the file is bad."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return DocumentsError(
             f"{VAR}: {path} stayed locked by another process for {WRITE_WAIT_S:g} s ({exc})"
         )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_IOERR")):
+        return DocumentsError(f"{VAR}: {path}: {exc}")
     return DocumentsError(
         f"{VAR}: {path} is not a usable search index ({exc}); "
         "delete it and run `mcp-server index` to build it again"

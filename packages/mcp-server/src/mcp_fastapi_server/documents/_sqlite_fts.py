@@ -291,9 +291,8 @@ class SqliteFtsSource:
                     self._pool.put(conn)
 
     def _error(self, exc: sqlite3.DatabaseError) -> DocumentsError:
-        return DocumentsError(
-            f"{self._label}: {exc}; if the file is damaged, delete it and run `mcp-server index`"
-        )
+        hint = "; if the file is damaged, delete it and run `mcp-server index`"
+        return DocumentsError(f"{self._label}: {exc}{hint if self._watch else ''}")
 
     def close(self) -> None:
         """Close every idle connection now and busy ones when they come back."""
