@@ -44,6 +44,11 @@ ENV PATH=/app/.venv/bin:$PATH \
     FASTMCP_CHECK_FOR_UPDATES=off \
     MCP_LOG_FORMAT=json
 WORKDIR /app
+# The search index, built once into the image: replicas open it read-only (it is root's)
+# instead of indexing every document at each start. Serving your own documents: COPY them
+# in and set MCP_DOCS_DIR before this step (docs/deployment.md, "A prebuilt search index").
+ENV MCP_INDEX_PATH=/app/index/search.db
+RUN mkdir -p /app/index && mcp-server index
 USER 10001:10001
 EXPOSE 8000
 # Liveness for plain `docker run`; orchestrators use their own probes on /healthz, /readyz.

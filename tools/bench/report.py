@@ -166,6 +166,39 @@ def markdown(result: dict[str, Any]) -> str:
             for r in result["search"]
         ]
         lines += _table(["docs", "build s", "p50 ms", "p99 ms", "common-word p50 ms"], search_rows)
+        lines += [
+            "",
+            "Top-10 agreement with a full BM25 ranking (topical queries): "
+            + ", ".join(
+                f"{r['docs']} docs {r.get('top10_overlap_with_exact')}" for r in result["search"]
+            ),
+        ]
+    if result.get("search_index"):
+        ix = result["search_index"]
+        lines += [
+            "",
+            f"Persistent search index (`MCP_INDEX_PATH`), {ix['docs']} documents as files "
+            f"({ix['index_mb']} MB index):",
+            "",
+        ]
+        index_rows = [
+            ("`mcp-server index`, full build, wall / own work (s)", "build_wall_s", "build_s"),
+            (f"stdio start → first `search` answer, median of {ix['runs']} (ms)",
+             "start_to_first_search_ms", None),
+            ("same start on a one-file corpus (ms)", "one_file_start_ms", None),
+            ("difference (ms)", "start_extra_ms", None),
+            ("start after one changed file, applied at start-up (ms)",
+             "start_after_one_change_ms", None),
+            ("`mcp-server index` after one changed file, wall / own work (s)",
+             "update_one_changed_wall_s", "update_one_changed_s"),
+            ("`mcp-server index` after one touched file, wall / own work (s)",
+             "update_one_touched_wall_s", "update_one_touched_s"),
+            ("`search` on the file, p50 / p99 (ms)", "file_p50_ms", "file_p99_ms"),
+        ]  # fmt: skip
+        lines += _table(
+            ["measure", "value"],
+            [[label, f"{ix[a]}" + (f" / {ix[b]}" if b else "")] for label, a, b in index_rows],
+        )
     if result.get("notes"):
         lines += ["", *[f"- {note}" for note in result["notes"]]]
     lines.append(END)

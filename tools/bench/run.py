@@ -6,7 +6,8 @@ Starts a throw-away Redis, bare FastMCP (tools/bench/reference_server.py) and
 from a load generator process pinned to core 1 (tools/bench/loadgen.py), in interleaved
 rounds at each concurrency so a busy machine slows every variant alike. Then: Redis
 round trips per call (``INFO commandstats``), RSS over many calls, stdio cold start, and
-``search`` latency over generated corpora (tools/bench/search_bench.py).
+``search`` latency over generated corpora and the persistent index's start-up and updates
+(tools/bench/search_bench.py).
 
 Prints a table; writes JSON (``--json``) and the markdown section of docs/benchmarks.md
 (``--markdown``). Asserts nothing about speed: numbers depend on the machine.
@@ -215,7 +216,10 @@ def stdio_cold_start(runs: int) -> dict[str, Any]:
     }
 
 
-def search_latency(sizes: str, queries: int) -> list[dict[str, Any]]:
+def search_latency(
+    sizes: str, queries: int, index_size: int, index_runs: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """In-memory search latency per corpus size, and the persistent index's numbers."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "search.json"
         subprocess.run(
@@ -226,14 +230,18 @@ def search_latency(sizes: str, queries: int) -> list[dict[str, Any]]:
                 sizes,
                 "--queries",
                 str(queries),
+                "--index-size",
+                str(index_size),
+                "--index-runs",
+                str(index_runs),
                 "--json",
                 str(out),
             ],
             check=True,
             env=clean_env(),
         )
-        results: list[dict[str, Any]] = json.loads(out.read_text())["results"]
-        return results
+        data = json.loads(out.read_text())
+        return data["results"], data.get("index")
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -262,6 +270,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stdio-runs", type=int)
     p.add_argument("--search-sizes")
     p.add_argument("--search-queries", type=int)
+    p.add_argument("--index-size", type=int, help="documents for the persistent index (0: skip)")
+    p.add_argument("--index-runs", type=int, help="stdio starts per corpus for the index")
     p.add_argument(
         "--json",
         type=Path,
@@ -281,6 +291,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "stdio_runs": 5,
         "search_sizes": "1000,10000,100000",
         "search_queries": 200,
+        "index_size": 100_000,
+        "index_runs": 5,
     }
     quick = {
         "rounds": 1,
@@ -291,6 +303,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "stdio_runs": 1,
         "search_sizes": "1000",
         "search_queries": 20,
+        "index_size": 1000,
+        "index_runs": 1,
     }
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
@@ -395,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         result["stdio_cold_start"] = stdio_cold_start(args.stdio_runs)
     if not args.no_search:
         print("search latency ...", flush=True)
-        result["search"] = search_latency(args.search_sizes, args.search_queries)
+        result["search"], result["search_index"] = search_latency(
+            args.search_sizes, args.search_queries, args.index_size, args.index_runs
+        )
     result["conditions"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["total_s"] = round(time.monotonic() - began, 1)
     section = markdown(result)

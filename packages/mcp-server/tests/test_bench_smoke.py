@@ -56,6 +56,11 @@ def test_quick_bench_reports_every_measure_without_errors(tmp_path: Path) -> Non
     assert result["stdio_cold_start"]["ours_ms"] > 0
     assert result["stdio_cold_start"]["reference_ms"] > 0
     assert [r["docs"] for r in result["search"]] == [1000]
+    index = result["search_index"]
+    assert index["docs"] == 1000
+    for key in ("build_s", "start_to_first_search_ms", "one_file_start_ms",
+                "update_one_changed_s", "update_one_touched_s", "file_p99_ms"):  # fmt: skip
+        assert index[key] > 0, key
     for key in ("cpu", "cores", "python", "versions", "load_average_before", "date"):
         assert key in result["conditions"]
 

@@ -1,4 +1,4 @@
-"""The ``mcp-server`` command: ``stdio | serve | check | pin``.
+"""The ``mcp-server`` command: ``stdio | serve | check | pin | index``.
 
 Every failure to start is one line on stderr and exit code 2; stdout is reserved for
 protocol bytes in ``stdio`` and for the printed configuration in ``check``/``pin``.
@@ -55,10 +55,10 @@ def _freeze_startup_heap(*, collect: bool = True) -> None:
     gc.freeze()
 
 
-def _configure_logging(settings: Settings) -> None:
+def _configure_logging(settings: Settings, *, fastmcp: bool = True) -> None:
     from mcp_fastapi_server.observability import configure_logging
 
-    configure_logging(settings, stream=sys.stderr)
+    configure_logging(settings, stream=sys.stderr, fastmcp=fastmcp)
     warn_unknown_variables(logger)
 
 
@@ -153,6 +153,16 @@ def cmd_pin(_args: argparse.Namespace) -> int:
     return asyncio.run(print_pins(settings))
 
 
+def cmd_index(_args: argparse.Namespace) -> int:
+    from mcp_fastapi_server.documents import index_documents
+
+    settings = load_settings()
+    _configure_logging(settings, fastmcp=False)
+    for line in index_documents(settings).lines():
+        print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcp-server", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("pin", help="print tool-definition pins of configured upstreams").set_defaults(
         func=cmd_pin
     )
+    sub.add_parser(
+        "index", help="build or update the search index at MCP_INDEX_PATH (changed files only)"
+    ).set_defaults(func=cmd_index)
     return p
 
 

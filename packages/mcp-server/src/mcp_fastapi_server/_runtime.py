@@ -166,6 +166,8 @@ def build_runtime(
     from ``settings`` otherwise.
     """
     settings = settings or load_settings()
+    # First: an unusable docs folder or index stops start-up before anything else logs.
+    documents = documents if documents is not None else default_source(settings)
     reg = registry if registry is not None else default_registry()
     specs = tuple(reg.select(settings.tools_enabled))
     configs = _upstream_configs(settings, upstreams)
@@ -257,7 +259,7 @@ def build_runtime(
 
     services = Services(
         settings=settings,
-        documents=documents if documents is not None else default_source(settings),
+        documents=documents,
         cursors=CursorCodec(settings.cursor_secret.get_secret_value()),
         tools=tuple(
             ToolInfo(

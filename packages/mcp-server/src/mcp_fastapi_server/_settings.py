@@ -130,6 +130,7 @@ class Settings(BaseSettings):
     http_sse_enabled: bool = False
     tools_enabled: CommaList = Field(default_factory=lambda: ["*"])
     docs_dir: Path | None = None
+    index_path: Path | None = None
     page_size: int = Field(20, ge=1, le=1000)
     max_response_bytes: int = Field(65536, ge=1024)
     max_request_bytes: int = Field(1_048_576, ge=1024)
@@ -198,6 +199,21 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("index_path", mode="before")
+    @classmethod
+    def _index_path_set(cls, value: Any) -> Any:
+        # Empty means unset (in memory): an image's ENV can only be emptied, not unset.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("index_path")
+    @classmethod
+    def _index_path(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a directory; name a file, e.g. {value / 'search.db'}")
+        if value is not None and not value.parent.is_dir():
+            raise ValueError(f"the folder {value.parent} does not exist")
+        return value
 
     @field_validator("http_path", "metrics_path")
     @classmethod

@@ -20,7 +20,8 @@ from mcp_fastapi_server.documents import (
     default_source,
     samples_dir,
 )
-from mcp_fastapi_server.documents.sqlite_fts import build_fts_query, markdown_title
+from mcp_fastapi_server.documents._files import markdown_title
+from mcp_fastapi_server.documents._query import build_fts_query
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_unreadable_sources_are_clear_errors_or_skipped_files(
     root = tmp_path / "docs"
     write(root, "ok.md", "# ok")
     (root / "broken.md").symlink_to(root / "deleted.md")
-    with caplog.at_level(logging.WARNING, logger="mcp_fastapi_server.documents.files"):
+    with caplog.at_level(logging.WARNING, logger="mcp_fastapi_server.documents"):
         source = SqliteFtsSource.from_directory(root)
     assert source.get_now("ok") is not None
     assert source.get_now("broken") is None

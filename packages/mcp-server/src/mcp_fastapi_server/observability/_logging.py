@@ -193,7 +193,9 @@ def route_fastmcp_logging() -> None:
     fm_logger.setLevel(logging.NOTSET)
 
 
-def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    settings: Settings, *, stream: TextIO | None = None, fastmcp: bool = True
+) -> logging.Handler:
     """Install one stream handler on the root logger (for our CLI; hosts may call it too).
 
     Replaces the root logger's handlers (like ``basicConfig(force=True)``): in stdio mode
@@ -211,7 +213,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    route_fastmcp_logging()
+    if fastmcp:  # off for commands that never load FastMCP (its import takes ~1 s)
+        route_fastmcp_logging()
     return handler
 
 

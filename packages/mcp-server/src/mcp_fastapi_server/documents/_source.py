@@ -1,7 +1,7 @@
 """The seam between the MCP tools (and the REST API) and a team's own data.
 
 ``search``/``fetch`` and ``/api/documents`` call a :class:`DocumentSource`; the default is
-:class:`~mcp_fastapi_server.documents.sqlite_fts.SqliteFtsSource` over a folder of Markdown files.
+:class:`~mcp_fastapi_server.documents.SqliteFtsSource` over a folder of Markdown files.
 A team plugs in its database by implementing these four coroutines.
 """
 
@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Document", "DocumentSource", "SearchHit", "SearchPage"]
+__all__ = ["Document", "DocumentSource", "DocumentsError", "SearchHit", "SearchPage"]
+
+
+class DocumentsError(ValueError):
+    """The documents can't be served: an unusable folder or index file, clashing ids.
+
+    The message names the setting to fix (``MCP_DOCS_DIR``, ``MCP_INDEX_PATH``) when one
+    is to blame, so start-up and ``mcp-server index`` stop with one clear line.
+    """
 
 
 @dataclass(frozen=True, slots=True)
