@@ -70,7 +70,7 @@ async def test_oauth_upstream_exposed_through_serve(
         upstreams = write_upstreams(tmp_path / "upstreams.toml", fake.url, fake.issuer)
         env = {"MCP_UPSTREAMS_FILE": str(upstreams), "REPORTING_SECRET": SECRET}
 
-        # `check` validates the table and never prints the secret.
+        # `check` validates the table, connects with the secret, and never prints it.
         checked = await asyncio.to_thread(
             subprocess.run,
             [*server_command, "check"],
@@ -103,6 +103,7 @@ async def test_oauth_upstream_exposed_through_serve(
     assert seen["token_sha256"] in issued  # the token the fake issued to the server process
     assert seen["token_sha256"] != token_fingerprint(caller_token)  # never the caller's JWT
     assert second.structured_content == seen  # one authorization, reused
-    # The one registration is ours, above (the fake allows no other); one authorization.
-    assert (fake.provider.registrations, fake.provider.authorizations) == (1, 1)
+    # The one registration is ours, above (the fake allows no other). Two authorizations:
+    # `check` connects to every upstream once, then the serving process once (reused).
+    assert (fake.provider.registrations, fake.provider.authorizations) == (1, 2)
     assert echoed.is_error is False
