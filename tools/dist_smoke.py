@@ -28,10 +28,12 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import threading
 import zipfile
 from email.message import Message
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 TIMEOUT_S = 300.0  # a bound against hanging, not a speed check
@@ -66,20 +68,24 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def check_package(distribution: str, import_name: str) -> None:
+def check_package(distribution: str, import_name: str, *, dunder_version: bool = True) -> str:
+    """Import it; ``py.typed`` ships; ``__version__`` (if asked) is the metadata's version."""
     module = importlib.import_module(import_name)
     installed = importlib.metadata.version(distribution)
-    shown = getattr(module, "__version__", None)
-    check(shown == installed, f"{import_name}.__version__ is {shown!r}, metadata {installed!r}")
+    if dunder_version:
+        shown = getattr(module, "__version__", None)
+        check(shown == installed, f"{import_name}.__version__ is {shown!r}, not {installed!r}")
     check(
         (Path(str(module.__file__)).parent / "py.typed").is_file(),
         f"{import_name} ships no py.typed",
     )
     print(f"dist-smoke: {distribution} {installed} imports as {import_name}, typed")
+    return installed
 
 
 def smoke_server() -> None:
-    check_package("mcp-fastapi-server", "mcp_fastapi_server")
+    # The server's version is checked where users see it: serverInfo in `initialize`.
+    installed = check_package("mcp-fastapi-server", "mcp_fastapi_server", dunder_version=False)
     check_package("mcp-upstream-client", "mcp_upstream_client")  # its sibling, from dist/
     messages = [
         {
@@ -95,23 +101,41 @@ def smoke_server() -> None:
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    with tempfile.TemporaryDirectory() as workdir:  # no stray .env
-        done = subprocess.run(
+    answers: dict[object, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as workdir, open(Path(workdir, "stderr.log"), "w+") as err:
+        # Like a client: stdin stays open until the answers are in, then closes (exit 0).
+        proc = subprocess.Popen(
             [str(BIN / "mcp-server"), "stdio"],
-            input="".join(json.dumps(m) + "\n" for m in messages),
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
             text=True,
-            timeout=TIMEOUT_S,
-            cwd=workdir,
+            cwd=workdir,  # no stray .env
             env=clean_env(),
-            check=False,
         )
-    check(done.returncode == 0, f"mcp-server stdio exited {done.returncode}:\n{done.stderr}")
-    answers = {}
-    for line in done.stdout.splitlines():
-        message = json.loads(line)  # stdout carries protocol bytes only
-        answers[message.get("id")] = message
-    check(2 in answers, f"no answer to tools/list:\n{done.stdout}\n{done.stderr}")
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        timer = threading.Timer(TIMEOUT_S, proc.kill)  # a bound against hanging
+        timer.start()
+        try:
+            proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+            proc.stdin.flush()
+            while 2 not in answers and (line := proc.stdout.readline()):
+                message = json.loads(line)  # stdout carries protocol bytes only
+                answers[message.get("id")] = message
+            proc.stdin.close()
+            proc.stdout.read()
+            status = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+        err.seek(0)
+        stderr = err.read()
+    check(status == 0, f"mcp-server stdio exited {status} at end of input:\n{stderr[-3000:]}")
+    check(2 in answers, f"no answer to tools/list:\n{answers}\n{stderr[-3000:]}")
+    server_info = answers[1]["result"]["serverInfo"]
+    check(server_info["version"] == installed, f"initialize gave serverInfo {server_info}")
     names = {tool["name"] for tool in answers[2]["result"]["tools"]}
     check(names == EXPECTED_TOOLS, f"tools/list gave {sorted(names)}")
     print(f"dist-smoke: mcp-server stdio answers tools/list: {', '.join(sorted(names))}")
