@@ -39,7 +39,9 @@ PYTHONS = ("3.11", "3.12", "3.13")  # requires-python and the classifiers say th
 # `uv run` exports UV (its own binary); fall back to PATH for a bare `nox`.
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 # Parallel pytest (pytest-xdist): one worker per core; `-- -n 0` runs in one process.
-WORKERS = ["--numprocesses", "auto"]
+# loadscope keeps a module's (or a test class's) tests on one worker, so a server shared
+# by a module or a contract-suite class starts once, not once per worker.
+WORKERS = ["--numprocesses", "auto", "--dist", "loadscope"]
 
 
 def _sync(session: nox.Session) -> None:
