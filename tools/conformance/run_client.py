@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import subprocess
@@ -41,10 +40,14 @@ from pathlib import Path
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; the lock has none
 
 HERE = Path(__file__).resolve().parent
+# Run as a script (``python tools/conformance/run_client.py``): make ``tools.node`` importable.
+sys.path.insert(0, str(HERE.parent.parent))
+
+from tools.node import install as node_install  # noqa: E402
+
 DEFAULT_EXPECTED = HERE / "expected-client-failures.yml"
 LOOPBACK = HERE / "loopback.cjs"  # the suite's scenario servers would bind every interface
-CONFORMANCE_VERSION = "0.1.16"  # keep in step with _cache.sh
-NOT_INSTALLED = 3  # exit status when --no-install finds no suite
+CONFORMANCE_VERSION = "0.1.16"  # keep in step with tools/node/package.json
 _LISTING_RE = re.compile(r"^\s*-\s*(\S+)\s*\[([^\]]*)\]", re.MULTILINE)
 # Revisions of the suite's `core` client suite (0.1.16: initialize, tools_call, the SEP-1034
 # elicitation and SSE-retry scenarios and the 2025-11-25 auth scenarios: 18). `all` adds the
@@ -81,37 +84,20 @@ class Tools:
         )
 
 
-def cache_dir() -> Path:
-    """Where ``_cache.sh`` installs the suite (same rule as the script)."""
-    if os.environ.get("MCP_HARNESS_CACHE"):
-        return Path(os.environ["MCP_HARNESS_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mcp-harness"
-
-
-def installed_tools() -> Tools | None:
-    """The cached Node 22 and suite if both are there at the pinned version, else None."""
-    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x64"
-    modules = cache_dir() / "node_modules"
-    node = modules / f"node-linux-{arch}" / "bin" / "node"
-    package = modules / "@modelcontextprotocol" / "conformance"
-    try:
-        version = json.loads((package / "package.json").read_text(encoding="utf-8"))["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-    if version != CONFORMANCE_VERSION or not os.access(node, os.X_OK):
-        return None
-    return Tools(node=str(node), conformance=str(package / "dist" / "index.js"))
-
-
 def install_tools() -> Tools:
-    """Source ``_cache.sh`` (installs once, flock'ed) and read back the two paths."""
-    script = f'. "{HERE / "_cache.sh"}" && printf "%s\\n%s\\n" "$NODE" "$CONF"'
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.exit(f"conformance-client: could not install the suite:\n{out.stderr.strip()}")
-    node, conformance = out.stdout.split()
-    return Tools(node=node, conformance=conformance)
+    """Node and the suite from ``tools/node`` (installed into the cache on first use)."""
+    try:
+        found = node_install.ensure()
+    except node_install.NodeToolsError as exc:
+        sys.exit(f"conformance-client: could not install the suite: {exc}")
+    package = found.module("@modelcontextprotocol/conformance")
+    version = json.loads((package / "package.json").read_text(encoding="utf-8"))["version"]
+    if version != CONFORMANCE_VERSION:
+        sys.exit(
+            f"conformance-client: tools/node pins conformance {version}, this runner knows "
+            f"{CONFORMANCE_VERSION} (its suite definition): update both together"
+        )
+    return Tools(node=found.node, conformance=str(package / "dist" / "index.js"))
 
 
 def client_scenarios(tools: Tools) -> dict[str, list[str]]:
@@ -217,22 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expected-failures", type=Path, default=DEFAULT_EXPECTED)
     parser.add_argument("--output", type=Path, help="keep results here (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
-    parser.add_argument(
-        "--no-install", action="store_true", help=f"exit {NOT_INSTALLED} if the suite is missing"
-    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
-    tools = installed_tools()
-    if tools is None and args.no_install:
-        print(
-            f"conformance-client: @modelcontextprotocol/conformance@{CONFORMANCE_VERSION} and"
-            f" node-linux-<arch> are not installed in {cache_dir()}; run `bash .ci/run` (or"
-            " `bash tools/conformance/_cache.sh`) to install them"
-        )
-        return NOT_INSTALLED
-    tools = tools or install_tools()
+    tools = install_tools()
     scenarios = client_scenarios(tools)
     chosen = args.scenario or suite_members(args.suite, scenarios)
     unknown = sorted(set(chosen) - set(scenarios))

@@ -9,9 +9,10 @@ fastmcp, httpx and redis cost about a second to import and a plain ``import mcp_
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import version as _distribution_version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__: str = _distribution_version("mcp-fastapi-testkit")  # pyproject.toml holds it
 
 _EXPORTS: dict[str, str] = {
     # servers
@@ -62,6 +63,7 @@ __all__ = [
     "ServerTarget",
     "StdioCommand",
     "TransportName",
+    "__version__",
     "find_free_port",
     "start_redis",
     "start_target",

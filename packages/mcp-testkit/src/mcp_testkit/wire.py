@@ -22,6 +22,7 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import version
 from types import TracebackType
 from typing import IO, Any, Final
 
@@ -50,7 +51,10 @@ __all__ = [
 
 LEGACY_VERSION: Final = "2025-11-25"
 MODERN_VERSION: Final = "2026-07-28"
-CLIENT_INFO: Final[dict[str, str]] = {"name": "mcp-testkit", "version": "0.1.0"}
+CLIENT_INFO: Final[dict[str, str]] = {
+    "name": "mcp-testkit",
+    "version": version("mcp-fastapi-testkit"),
+}
 SESSION_HEADER: Final = "mcp-session-id"
 
 

@@ -8,6 +8,8 @@ reconnects and tool-definition pins. Works on its own, without ``mcp-server``.
 
 from __future__ import annotations
 
+from importlib.metadata import version as _distribution_version
+
 from mcp_upstream_client._testing import is_testing, set_testing
 from mcp_upstream_client.config import (
     BreakerConfig,
@@ -52,7 +54,7 @@ from mcp_upstream_client.pins import canonical_tool_json, format_pins, tool_pin
 from mcp_upstream_client.status import UpstreamStatus
 from mcp_upstream_client.transports import REQUEST_ID_META_KEY
 
-__version__ = "0.1.0"
+__version__: str = _distribution_version("mcp-upstream-client")  # pyproject.toml holds it
 
 __all__ = [
     "REQUEST_ID_META_KEY",

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any, TextIO, cast
 
 import httpx2
@@ -50,7 +51,9 @@ __all__ = [
 
 log = logging.getLogger("mcp_upstream_client.stdio")
 
-CLIENT_INFO = mcp_types.Implementation(name="mcp-upstream-client", version="0.1.0")
+CLIENT_INFO = mcp_types.Implementation(
+    name="mcp-upstream-client", version=version("mcp-upstream-client")
+)
 
 # Never sent from ``outgoing_headers()``: credentials belong to the caller, not to the
 # upstream, and framing/session headers belong to the transport.

@@ -1,6 +1,7 @@
 """``tools/bench/run.py --quick`` end to end: real servers, Redis, load generator, stdio
 spawns and the search corpus, on minimal durations. Asserts the report's shape and that
-no call failed; never a timing."""
+no call failed; never a timing. Run by ``uv run nox -s bench -- --quick`` (not part of the
+default run: it takes minutes)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-RUN = ROOT / "tools" / "bench" / "run.py"
+RUN = Path(__file__).resolve().parent / "run.py"
 
 
 def test_quick_bench_reports_every_measure_without_errors(tmp_path: Path) -> None:
