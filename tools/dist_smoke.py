@@ -68,13 +68,12 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def check_package(distribution: str, import_name: str, *, dunder_version: bool = True) -> str:
-    """Import it; ``py.typed`` ships; ``__version__`` (if asked) is the metadata's version."""
+def check_package(distribution: str, import_name: str) -> str:
+    """Import it; ``py.typed`` ships; ``__version__`` is the metadata's version."""
     module = importlib.import_module(import_name)
     installed = importlib.metadata.version(distribution)
-    if dunder_version:
-        shown = getattr(module, "__version__", None)
-        check(shown == installed, f"{import_name}.__version__ is {shown!r}, not {installed!r}")
+    shown = getattr(module, "__version__", None)
+    check(shown == installed, f"{import_name}.__version__ is {shown!r}, not {installed!r}")
     check(
         (Path(str(module.__file__)).parent / "py.typed").is_file(),
         f"{import_name} ships no py.typed",
@@ -84,7 +83,7 @@ def check_package(distribution: str, import_name: str, *, dunder_version: bool =
 
 
 def smoke_server() -> None:
-    # The server's version is checked where users see it: serverInfo in `initialize`.
+    # The server's version is also checked where users see it: serverInfo in `initialize`.
     installed = check_package("mcp-fastapi-server", "mcp_fastapi_server")
     check_package("mcp-upstream-client", "mcp_upstream_client")  # its sibling, from dist/
     messages = [
