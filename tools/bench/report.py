@@ -15,7 +15,15 @@ __all__ = ["START", "conditions", "markdown", "summarize", "write_markdown"]
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
-PACKAGES = ("mcp-server", "fastmcp", "mcp", "uvicorn", "starlette", "redis", "prometheus-client")
+PACKAGES = (
+    "mcp-fastapi-server",
+    "fastmcp",
+    "mcp",
+    "uvicorn",
+    "starlette",
+    "redis",
+    "prometheus-client",
+)
 
 
 def _cpu_model() -> str:
@@ -107,7 +115,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['settings']['slice_s']} s turns on kept-alive connections",
         f"- CPU: {c['cpu']}, {c['cores']} cores ({c['usable_cores']} usable); "
         f"pinning: {result['pinning']}",
-        f"- Python {c['python']}, Linux {c['kernel']}; mcp-server {v['mcp-server']}, "
+        f"- Python {c['python']}, Linux {c['kernel']}; "
+        f"mcp-fastapi-server {v['mcp-fastapi-server']}, "
         f"fastmcp {v['fastmcp']}, mcp {v['mcp']}, uvicorn {v['uvicorn']}, "
         f"starlette {v['starlette']}, redis-py {v['redis']}, Redis {result.get('redis_version')}",
         f"- Load average (1/5/15 min) before: {c['load_average_before']}, "

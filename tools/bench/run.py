@@ -281,6 +281,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-markdown", action="store_true")
     p.add_argument("--no-stdio", action="store_true", help="skip the stdio cold start")
     p.add_argument("--no-search", action="store_true", help="skip the search latency")
+    p.add_argument(
+        "--baseline",
+        metavar="MCP_SERVER",
+        help="also serve each variant with another environment's mcp-server command (an "
+        "older checkout's .venv/bin/mcp-server) as <variant>@baseline, interleaved in the "
+        "same rounds, so before and after share one run's conditions",
+    )
     args = p.parse_args(argv)
     full = {
         "rounds": 3,
@@ -337,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             "slice_s": args.slice,
             "concurrency": levels,
             "variants": variants,
+            "baseline": args.baseline,
         },
         "pinning": f"servers on CPU {sorted(server_cpus() or [])}, load generator on "
         f"{sorted(loadgen_cpus() or [])}"
@@ -358,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
             servers["reference"] = start_reference(Path(tmp))
             for name in variants:
                 servers[name] = start_ours(name, Path(tmp), redis_server.url)
+            if args.baseline:
+                for name in variants:
+                    server = start_ours(name, Path(tmp), redis_server.url, baseline=args.baseline)
+                    servers[server.name] = server
             for server in servers.values():
                 server.wait_ready(build_request(server.port, "/mcp", "health", server.token))
             gen = LoadGen()

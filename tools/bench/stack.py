@@ -202,14 +202,24 @@ def start_reference(workdir: Path) -> Server:
     return Server("reference", proc, port, None, log_path, (), log)
 
 
-def start_ours(name: str, workdir: Path, redis_url: str | None) -> Server:
+def start_ours(
+    name: str,
+    workdir: Path,
+    redis_url: str | None,
+    *,
+    baseline: str | None = None,
+) -> Server:
+    """``mcp-server serve`` with the layers of variant ``name``; ``baseline`` is another
+    environment's ``mcp-server`` command (an older checkout), served as ``<name>@baseline``."""
     layers = VARIANTS[name]
     port = free_port()
-    argv = [sys.executable, "-m", "mcp_fastapi_server", "serve", "--port", str(port)]
+    command = [baseline] if baseline else [sys.executable, "-m", "mcp_fastapi_server"]
+    label = f"{name}@baseline" if baseline else name
+    argv = [*command, "serve", "--port", str(port)]
     env = clean_env(layer_env(layers, redis_url))
-    proc, log_path, log = _spawn(name, argv, env, workdir)
+    proc, log_path, log = _spawn(label, argv, env, workdir)
     token = bench_token() if "auth" in layers else None
-    return Server(name, proc, port, token, log_path, layers, log)
+    return Server(label, proc, port, token, log_path, layers, log)
 
 
 def workdir() -> tempfile.TemporaryDirectory[str]:

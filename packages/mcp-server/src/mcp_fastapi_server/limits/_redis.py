@@ -91,9 +91,11 @@ class RedisBackend:
         self.location = location or found[1]
         self._probe_prefix = f"{key_prefix}rl:{{probe"
         self._tls_without_client_cert = tls_without_client_cert
-        # Set when a probe read a reset after the TLS handshake as a missing client
-        # certificate: calls that meet the same reset are then refused as that, not admitted.
-        self._client_cert_refusal: StoreMisconfiguredError | None = None
+        # Set when a TLS refusal was seen (the server's alert, or a probe's reset right after
+        # the handshake): calls that then meet a reset are refused as that, not admitted. A
+        # server that wants a client certificate sends its alert after the TLS 1.3
+        # handshake, so the client reads either the alert or, racing it, a reset.
+        self._tls_refusal: StoreError | None = None
         self._last_ok = -FRESH_S  # time.monotonic() of the last answered call
 
     @classmethod
@@ -133,12 +135,9 @@ class RedisBackend:
                 res = await self._eval(key, rule.script_args)
         except Exception as exc:
             self._last_ok = -FRESH_S
-            error = classify(exc, where=self.location)
-            if self._client_cert_refusal is not None and _reset_by_peer(exc):
-                error = self._client_cert_refusal
-            raise error from exc
+            raise self._call_failure(exc) from exc
         self._last_ok = time.monotonic()
-        self._client_cert_refusal = None
+        self._tls_refusal = None
         return res[0] == 1, res[1], res[2], res[3]
 
     async def _probe_keys(self) -> list[tuple[str, str]]:
@@ -176,23 +175,31 @@ class RedisBackend:
             self._last_ok = -FRESH_S
             raise self._probe_failure(exc) from exc
         self._last_ok = time.monotonic()
-        self._client_cert_refusal = None
+        self._tls_refusal = None
         return f"{where}: script ran in {(time.perf_counter() - start) * 1000:.1f} ms"
 
-    def _probe_failure(self, exc: Exception) -> StoreError:
+    def _call_failure(self, exc: Exception) -> StoreError:
         error = classify(exc, where=self.location)
+        if error.reason == "tls":
+            self._tls_refusal = error
+        elif self._tls_refusal is not None and _reset_by_peer(exc):
+            error = self._tls_refusal
+        return error
+
+    def _probe_failure(self, exc: Exception) -> StoreError:
+        error = self._call_failure(exc)
         if self._tls_without_client_cert and error.reason == "connection" and _reset_by_peer(exc):
             # A reset right after a completed TLS handshake, on a fresh connection and
             # again on the retry: a server that requires a client certificate (TLS 1.3
             # sends its refusal after the handshake). Only the probe (start-up, check,
             # readiness) reads it so; a call mid-traffic treats a reset as an outage.
-            self._client_cert_refusal = StoreMisconfiguredError(
+            self._tls_refusal = StoreMisconfiguredError(
                 "tls",
                 f"Redis at {self.location} closed the TLS connection after the handshake: "
                 "it requires a client certificate (set MCP_REDIS_TLS_CERT_FILE and "
                 "MCP_REDIS_TLS_KEY_FILE)",
             )
-            return self._client_cert_refusal
+            return self._tls_refusal
         return error
 
     async def _found(self, probes: int) -> str:
