@@ -354,8 +354,30 @@ def run_command() -> Callable[..., Any]:
 
 
 def test_redis_py_is_the_only_client() -> None:
-    # Every call goes through redis-py: the hand-written protocol client is gone.
-    import importlib.util
+    """Every Redis byte goes through redis-py: no module of the package opens a connection
+    of its own (the hand-written RESP pipe is gone), and the limiter's backend holds the
+    redis-py client that settings build, in each mode."""
+    import re
+    from pathlib import Path
 
-    assert importlib.util.find_spec("mcp_fastapi_server.limits._script_pipe") is None
-    assert redis.__version__
+    import mcp_fastapi_server
+
+    root = Path(mcp_fastapi_server.__file__).parent
+    own_sockets = re.compile(r"open_(unix_)?connection|socket\.socket|create_connection")
+    assert [p.name for p in root.rglob("*.py") if own_sockets.search(p.read_text())] == []
+    for settings, kind in [
+        ({"redis_url": "redis://127.0.0.1:1/0"}, redis.asyncio.Redis),
+        ({"redis_url": "redis://127.0.0.1:1", "redis_mode": "cluster"}, RedisCluster),
+        (
+            {
+                "redis_url": "redis://x/0",
+                "redis_mode": "sentinel",
+                "redis_sentinels": "127.0.0.1:1",
+                "redis_sentinel_master": "mymaster",
+            },
+            redis.asyncio.Redis,
+        ),
+    ]:
+        policy = build_limiter(load_settings(**settings), SPECS)
+        assert policy is not None
+        assert isinstance(policy.backend.client, kind)  # type: ignore[attr-defined]
