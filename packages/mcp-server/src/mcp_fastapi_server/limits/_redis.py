@@ -192,7 +192,8 @@ class RedisBackend:
             # A reset right after a completed TLS handshake, on a fresh connection and
             # again on the retry: a server that requires a client certificate (TLS 1.3
             # sends its refusal after the handshake). Only the probe (start-up, check,
-            # readiness) reads it so; a call mid-traffic treats a reset as an outage.
+            # readiness) reads a first reset so; a call reads a reset as an outage unless
+            # a TLS refusal was seen since the last answer (see _call_failure).
             self._tls_refusal = StoreMisconfiguredError(
                 "tls",
                 f"Redis at {self.location} closed the TLS connection after the handshake: "
